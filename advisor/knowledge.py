@@ -16,6 +16,33 @@ from advisor.errors import KnowledgeError
 from advisor.schemas import format_validation_error
 
 VARIANT = re.compile(r"^(sxm\d*|pcie\d*|ddr\d*|\d+gb|\d+ch|\d+core)$")  # variants, not model numbers
+# Words that make a different product out of the same model number (RTX 4070 vs 4070 Ti, M4 vs M4 Pro,
+# a laptop part vs the desktop card): a catalog row matches only when these agree.
+TIER_WORDS = frozenset(
+    {
+        "ti",
+        "super",
+        "xt",
+        "xtx",
+        "gre",
+        "laptop",
+        "mobile",
+        "max",
+        "max+",
+        "pro",
+        "ultra",
+        "nano",
+        "nx",
+        "agx",
+        "rtx",
+        "gtx",
+        "rx",
+        "arc",
+        "ryzen",
+        "xeon",
+        "epyc",
+    }
+)
 DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 SCORE_KEYS = (
     "mmlu_pro",
@@ -256,15 +283,15 @@ class Knowledge:
         if re.match(r"^\s*\d+\s*x\s", name.lower()):
             return None  # multi-GPU rigs: one card's figures would mislead
         wanted = hardware_tokens(name)
+        wanted_tiers = hardware_tokens(re.sub(r"\(.*?\)", " ", name)) & TIER_WORDS
         best, best_score = None, 0.0
         for row in self.hardware:
             have = hardware_tokens(row["name"])
-            key_tokens = {
-                t
-                for t in hardware_tokens(re.sub(r"\(.*?\)", " ", row["name"]))
-                if any(c.isdigit() for c in t) and not VARIANT.match(t)
-            }
-            if not have or not key_tokens <= wanted:
+            row_tokens = hardware_tokens(re.sub(r"\(.*?\)", " ", row["name"]))
+            key_tokens = {t for t in row_tokens if any(c.isdigit() for c in t) and not VARIANT.match(t)}
+            if not key_tokens:  # a name without a model number ("Jetson AGX Orin") must match word for word
+                key_tokens = {t for t in row_tokens if not VARIANT.match(t)}
+            if not have or not key_tokens <= wanted or (row_tokens & TIER_WORDS) != wanted_tiers:
                 continue
             score = len(wanted & have) / len(wanted | have)
             if score > best_score:
