@@ -261,6 +261,11 @@ class Knowledge:
     def model(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id == model_id), None)
 
+    @property
+    def training_speeds(self) -> list[dict[str, Any]]:
+        """Published speeds the predictor learns from: rows with a reason in `excluded` stay visible, unused."""
+        return [r for r in self.speeds if not r.get("excluded")]
+
     def model_named(self, name: str) -> ModelSpec | None:
         """A catalog model by id or display name, ignoring case, spaces and punctuation."""
 
@@ -283,16 +288,18 @@ class Knowledge:
         if re.match(r"^\s*\d+\s*x\s", name.lower()):
             return None  # multi-GPU rigs: one card's figures would mislead
         wanted = hardware_tokens(name)
-        wanted_tiers = hardware_tokens(re.sub(r"\(.*?\)", " ", name)) & TIER_WORDS
+        wanted_outside = hardware_tokens(re.sub(r"\(.*?\)", " ", name))
+        wanted_tiers = wanted_outside & TIER_WORDS
+        wanted_words = {t for t in wanted_outside if not VARIANT.match(t)}
         best, best_score = None, 0.0
         for row in self.hardware:
             have = hardware_tokens(row["name"])
             row_tokens = hardware_tokens(re.sub(r"\(.*?\)", " ", row["name"]))
             key_tokens = {t for t in row_tokens if any(c.isdigit() for c in t) and not VARIANT.match(t)}
-            if not key_tokens:  # a name without a model number ("Jetson AGX Orin") must match word for word
-                key_tokens = {t for t in row_tokens if not VARIANT.match(t)}
             if not have or not key_tokens <= wanted or (row_tokens & TIER_WORDS) != wanted_tiers:
                 continue
+            if not key_tokens and {t for t in row_tokens if not VARIANT.match(t)} != wanted_words:
+                continue  # a name without a model number ("Jetson AGX Orin") must match word for word
             score = len(wanted & have) / len(wanted | have)
             if score > best_score:
                 best, best_score = row, score
@@ -304,7 +311,7 @@ def hardware_tokens(name: str) -> set[str]:
     text = re.sub(r"\(host [^)]*\)", " ", name.lower())
     text = re.sub(r"(\d+)\s*-?\s*c(?:ore)?\b", r"\1core", text)
     tokens = set(re.sub(r"[^a-z0-9+]+", " ", text).split())
-    return tokens - {"nvidia", "geforce", "amd", "radeon", "intel", "the", "with", "gpu", "core"}
+    return tokens - {"nvidia", "geforce", "amd", "radeon", "intel", "the", "with", "gpu", "cpu", "core"}
 
 
 def load_models(path: Path) -> list[ModelSpec]:

@@ -195,8 +195,7 @@ class TargetModel:
     calibrated_q: tuple[float, float]  # residual quantiles after a one-measurement shift on that hardware
 
     def predict_log(self, frame: pd.DataFrame) -> np.ndarray:
-        base = frame["log_roofline_tg"].to_numpy() if self.name == "tg" else np.zeros(len(frame))
-        return base + self.regressor.predict(frame[FEATURES])
+        return frame["log_roofline_tg"].to_numpy() + self.regressor.predict(frame[FEATURES])
 
 
 def _target(rows: list[dict[str, Any]], frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -206,14 +205,16 @@ def _target(rows: list[dict[str, Any]], frame: pd.DataFrame, col: str) -> np.nda
 
 
 def fit_target(name: str, rows: list[dict[str, Any]], frame: pd.DataFrame, groups: list[str]) -> TargetModel | None:
-    """Fit the log-space correction for tg (vs roofline) or pp (absolute), with grouped OOF residuals."""
+    """Fit the log-space correction to the decode roofline for tg or pp, with grouped out-of-fold residuals."""
     y = _target(rows, frame, f"{name}_tok_s")
     ok = ~np.isnan(y) & ~frame["log_bw"].isna().to_numpy()
     if ok.sum() < 20:
         return None
     X = frame[ok].reset_index(drop=True)
-    base = X["log_roofline_tg"].to_numpy() if name == "tg" else np.zeros(len(X))
-    target = np.log(y[ok]) - base
+    # Both targets are learned as ratios to the decode roofline. Prefill is compute bound, but FP16 throughput
+    # is unpublished for most Apple, AMD and CPU parts, while bandwidth is known everywhere and scales with
+    # compute across device classes; a ratio also lets the trees extrapolate to faster and slower hardware.
+    target = np.log(y[ok]) - X["log_roofline_tg"].to_numpy()
     g = np.array(groups)[ok]
     oof = out_of_fold(X, target, g)
     resid = target - oof
@@ -260,7 +261,7 @@ class SpeedPredictor:
     @classmethod
     def fit(cls, knowledge: Knowledge, *, rows: list[dict[str, Any]] | None = None) -> SpeedPredictor:
         """Fit on the published measurements (or a subset of them, for evaluation)."""
-        rows = [complete_row(r, knowledge)[0] for r in (knowledge.speeds if rows is None else rows)]
+        rows = [complete_row(r, knowledge)[0] for r in (knowledge.training_speeds if rows is None else rows)]
         frame, _ = feature_frame(rows)
         groups = [device_group(str(r.get("hardware_name"))) for r in rows]
         return cls(fit_target("tg", rows, frame, groups), fit_target("pp", rows, frame, groups), knowledge, len(rows))

@@ -37,7 +37,7 @@ def mape(pred: list[float], actual: list[float]) -> float | None:
 
 def evaluate(group_of: str, folds: int = 5) -> dict[str, object]:
     knowledge = load_knowledge(KNOWLEDGE_DIR)
-    rows = [complete_row(r, knowledge)[0] for r in knowledge.speeds]
+    rows = [complete_row(r, knowledge)[0] for r in knowledge.training_speeds]
     key = (
         (lambda r: device_group(str(r["hardware_name"])))
         if group_of == "hardware"
@@ -47,6 +47,7 @@ def evaluate(group_of: str, folds: int = 5) -> dict[str, object]:
     rng = np.random.default_rng(0)
     rng.shuffle(groups)
     fold_of = {g: i % folds for i, g in enumerate(groups)}
+    families: list[str] = []  # the runtime family of each decode row, for the per-runtime breakdown
     acc: dict[str, list[float]] = {
         k: []
         for k in (
@@ -85,6 +86,7 @@ def evaluate(group_of: str, folds: int = 5) -> dict[str, object]:
                         _num(row.get(k)) for k in ("memory_bandwidth_gbs", "active_params_b", "bits_per_weight")
                     )
                     acc["tg_moe"].append(float(str(row.get("is_moe")) == "yes"))
+                    families.append(backend_family(row.get("backend")))
                     acc["tg_row_base"].append(
                         BASELINE_EFFICIENCY * bw / (act_b * bpw / 8) if bw and act_b and bpw else 0.0
                     )
@@ -96,13 +98,13 @@ def evaluate(group_of: str, folds: int = 5) -> dict[str, object]:
                 acc["pp_base_act"].append(pp)
         if group_of != "hardware":
             continue
-        # One calibration run: a single measured row of each held-out device shifts the rest of that device
-        # on the same runtime family (a calibration measures the runtime the user will run).
-        by_device: dict[tuple[str, str], list[dict]] = {}
+        # One calibration run: a single measured row of each held-out device shifts the rest of that device's
+        # rows on the same runtime family from the same source. A calibration measures the user's own runtime
+        # build and settings; rows from one source share those, rows from other people's setups do not.
+        by_device: dict[tuple[str, str, str], list[dict]] = {}
         for r in test:
-            by_device.setdefault((device_group(str(r["hardware_name"])), backend_family(r.get("backend"))), []).append(
-                r
-            )
+            setup = (device_group(str(r["hardware_name"])), backend_family(r.get("backend")), str(r["source_url"]))
+            by_device.setdefault(setup, []).append(r)
         for device_rows in by_device.values():
             if len(device_rows) < 2:
                 continue
@@ -147,6 +149,14 @@ def evaluate(group_of: str, folds: int = 5) -> dict[str, object]:
     out["decode"]["moe_rows"] = len(moe)
     out["decode"]["moe_mape_pct"] = mape([acc["tg_pred"][i] for i in moe], [acc["tg_act"][i] for i in moe])
     out["decode"]["moe_baseline_mape_pct"] = mape([acc["tg_row_base"][i] for i in moe], [acc["tg_act"][i] for i in moe])
+    out["decode"]["by_runtime"] = {
+        fam: {
+            "rows": len(idx),
+            "mape_pct": mape([acc["tg_pred"][i] for i in idx], [acc["tg_act"][i] for i in idx]),
+        }
+        for fam in sorted(set(families))
+        if (idx := [i for i, f in enumerate(families) if f == fam])
+    }
     if group_of == "hardware":
         out["decode"]["mape_after_one_calibration_pct"] = mape(acc["tg_cal_pred"], acc["tg_cal_act"])
         out["decode"]["coverage_80_after_calibration_pct"] = (
