@@ -1,8 +1,9 @@
 """Prediction, physically grounded: roofline baselines corrected by fitted models, memory fit, success.
 
-Decode is memory-bandwidth bound (bytes per token = active params x bits per weight / 8), prefill is
-compute bound (2 x active params FLOPs per token). Gradient-boosted models learn the log-space correction
-to those rooflines from published measurements; a machine's own measurements shift it further.
+Decode is memory-bandwidth bound: bytes per token = active params x bits per weight / 8, read from device
+memory, and from host RAM for weights offloaded there. Prefill is compute bound (2 x active params FLOPs
+per token). Gradient-boosted models learn the log-space ratio of measured decode and prefill speed to the
+decode roofline from published measurements; a machine's own measurements shift it further.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ INTERVAL = (10, 90)  # an 80% prediction interval
 # Weights that do not fit in device memory run from host RAM. Published rows rarely name the host's memory,
 # so the roofline assumes dual-channel DDR4-3200 / DDR5 territory: 51.2-76.8 GB/s theoretical.
 ASSUMED_HOST_BANDWIDTH_GBS = 60.0
+CALIBRATION_PRIOR_ROWS = 0.5  # how many measurements the fitted model's guess is worth against this machine's
 RANDOM_STATE = 0
 
 
@@ -204,7 +206,9 @@ def _target(rows: list[dict[str, Any]], frame: pd.DataFrame, col: str) -> np.nda
     return values
 
 
-def fit_target(name: str, rows: list[dict[str, Any]], frame: pd.DataFrame, groups: list[str]) -> TargetModel | None:
+def fit_target(
+    name: str, rows: list[dict[str, Any]], frame: pd.DataFrame, groups: list[str], setups: list[str]
+) -> TargetModel | None:
     """Fit the log-space correction to the decode roofline for tg or pp, with grouped out-of-fold residuals."""
     y = _target(rows, frame, f"{name}_tok_s")
     ok = ~np.isnan(y) & ~frame["log_bw"].isna().to_numpy()
@@ -218,7 +222,7 @@ def fit_target(name: str, rows: list[dict[str, Any]], frame: pd.DataFrame, group
     g = np.array(groups)[ok]
     oof = out_of_fold(X, target, g)
     resid = target - oof
-    shifted = resid - _group_shift(resid, g)
+    shifted = resid - _group_shift(resid, np.array(setups)[ok])
     model = _regressor().fit(X[FEATURES], target)
     return TargetModel(name, model, _quantiles(resid), _quantiles(shifted))
 
@@ -232,15 +236,21 @@ def out_of_fold(X: pd.DataFrame, target: np.ndarray, groups: np.ndarray, *, fold
     return oof
 
 
-def _group_shift(resid: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each row's shift as one calibration run would give it: another row's residual on the same hardware."""
+def _group_shift(resid: np.ndarray, setups: np.ndarray) -> np.ndarray:
+    """Each row's shift as one calibration run would give it: another row's residual on the same setup
+    (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does."""
     shift = np.zeros(len(resid))
-    for group in set(groups):
-        idx = np.where(groups == group)[0]
+    for setup in set(setups):
+        idx = np.where(setups == setup)[0]
         for k, i in enumerate(idx):
             if len(idx) > 1:
-                shift[i] = resid[idx[(k + 1) % len(idx)]]
+                shift[i] = resid[idx[(k + 1) % len(idx)]] * _shrink(1)
     return shift
+
+
+def _shrink(n: int) -> float:
+    """n/(n+0.5): one measurement moves a prediction most of the way; more make it firmer."""
+    return n / (n + CALIBRATION_PRIOR_ROWS)
 
 
 def _quantiles(resid: np.ndarray) -> tuple[float, float]:
@@ -264,7 +274,15 @@ class SpeedPredictor:
         rows = [complete_row(r, knowledge)[0] for r in (knowledge.training_speeds if rows is None else rows)]
         frame, _ = feature_frame(rows)
         groups = [device_group(str(r.get("hardware_name"))) for r in rows]
-        return cls(fit_target("tg", rows, frame, groups), fit_target("pp", rows, frame, groups), knowledge, len(rows))
+        setups = [
+            f"{g}|{backend_family(r.get('backend'))}|{r.get('source_url')}" for g, r in zip(groups, rows, strict=True)
+        ]
+        return cls(
+            fit_target("tg", rows, frame, groups, setups),
+            fit_target("pp", rows, frame, groups, setups),
+            knowledge,
+            len(rows),
+        )
 
     def predict(
         self, rows: list[dict[str, Any]], *, measured: list[dict[str, Any]] | None = None
@@ -323,8 +341,7 @@ class SpeedPredictor:
                 actual = _num(row.get(f"{name}_tok_s"))
                 if actual and actual > 0:
                     sums.setdefault((_hw_key(row), name), []).append(math.log(actual) - float(logs[name][position]))
-        # n/(n+0.5): one measurement moves the prediction most of the way; more make it firmer.
-        return {k: (float(np.mean(v)) * len(v) / (len(v) + 0.5), len(v)) for k, v in sums.items()}
+        return {k: (float(np.mean(v)) * _shrink(len(v)), len(v)) for k, v in sums.items()}
 
 
 def device_group(name: str) -> str:
