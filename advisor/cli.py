@@ -337,7 +337,8 @@ def knowledge_validate(directory: Path | None) -> None:
     k = load_knowledge(directory or get_settings().knowledge_dir)
     click.echo(
         f"ok: {len(k.models)} models, {len(k.hardware)} hardware, {len(k.hosted)} hosted offers, "
-        f"{len(k.speeds)} published speed measurements, {len(k.quantization)} quantization types"
+        f"{len(k.speeds)} published speed measurements ({len(k.speeds) - len(k.training_speeds)} excluded, each with "
+        f"its reason), {len(k.quantization)} quantization types"
     )
     for warning in k.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -353,9 +353,12 @@ def load_knowledge(directory: Path) -> Knowledge:
         quantization=read_csv(directory / "quantization.csv"),
     )
     for i, row in enumerate(knowledge.speeds, start=2):
-        bw, params, bpw, tg = (
-            row.get(k) for k in ("memory_bandwidth_gbs", "active_params_b", "bits_per_weight", "tg_tok_s")
-        )
+        params, tg = row.get("active_params_b"), row.get("tg_tok_s")
+        # Cross-check against the catalog's bandwidth and the quantization table when the row leaves them empty.
+        hw = knowledge.hardware_named(row["hardware_name"]) if not row.get("memory_bandwidth_gbs") else None
+        bw = row.get("memory_bandwidth_gbs") or (hw or {}).get("memory_bandwidth_gbs")
+        quant = knowledge.quant(row.get("quantization") or "") if not row.get("bits_per_weight") else None
+        bpw = row.get("bits_per_weight") or (quant or {}).get("bits_per_weight")
         if bw and params and bpw and tg and tg * params * bpw / 8 > 1.5 * bw:
             knowledge.warnings.append(
                 f"speed_measurements.csv row {i}: {row['hardware_name']} {row['model_name']} tg {tg} tok/s needs more "

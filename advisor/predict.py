@@ -50,6 +50,7 @@ INTERVAL = (10, 90)  # an 80% prediction interval
 # Weights that do not fit in device memory run from host RAM. Published rows rarely name the host's memory,
 # so the roofline assumes dual-channel DDR4-3200 / DDR5 territory: 51.2-76.8 GB/s theoretical.
 ASSUMED_HOST_BANDWIDTH_GBS = 60.0
+MIN_ROWS_FOR_OWN_INTERVAL = 25  # a runtime family needs this many held-out residuals for its own band
 CALIBRATION_PRIOR_ROWS = 0.5  # how many measurements the fitted model's guess is worth against this machine's
 RANDOM_STATE = 0
 
@@ -195,9 +196,19 @@ class TargetModel:
     regressor: GradientBoostingRegressor
     zero_shot_q: tuple[float, float]  # residual quantiles on hardware the model never saw
     calibrated_q: tuple[float, float]  # residual quantiles after a one-measurement shift on that hardware
+    # Runtime families with enough rows get their own quantiles: Metal rows miss by ~10%, Vulkan by far
+    # more, and one pooled band would be too wide for the first and too narrow for the second.
+    family_zero_shot_q: dict[str, tuple[float, float]] = field(default_factory=dict)
+    family_calibrated_q: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def predict_log(self, frame: pd.DataFrame) -> np.ndarray:
         return frame["log_roofline_tg"].to_numpy() + self.regressor.predict(frame[FEATURES])
+
+    def interval(self, family: str, *, calibrated: bool) -> tuple[float, float]:
+        """Log-residual quantiles for an 80% interval: the runtime family's own when it has enough rows."""
+        if calibrated:
+            return self.family_calibrated_q.get(family, self.calibrated_q)
+        return self.family_zero_shot_q.get(family, self.zero_shot_q)
 
 
 def _target(rows: list[dict[str, Any]], frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -222,9 +233,18 @@ def fit_target(
     g = np.array(groups)[ok]
     oof = out_of_fold(X, target, g)
     resid = target - oof
-    shifted = resid - _group_shift(resid, np.array(setups)[ok])
+    shift, has_partner = _group_shift(resid, np.array(setups)[ok])
+    shifted = resid - shift
+    families = np.array([backend_family(r.get("backend")) for r, keep in zip(rows, ok, strict=True) if keep])
+    zero_shot_q, calibrated_q = {}, {}
+    for fam in sorted(set(families)):
+        mine, mine_calibrated = families == fam, (families == fam) & has_partner
+        if mine.sum() >= MIN_ROWS_FOR_OWN_INTERVAL:
+            zero_shot_q[fam] = _quantiles(resid[mine])
+        if mine_calibrated.sum() >= MIN_ROWS_FOR_OWN_INTERVAL:
+            calibrated_q[fam] = _quantiles(shifted[mine_calibrated])
     model = _regressor().fit(X[FEATURES], target)
-    return TargetModel(name, model, _quantiles(resid), _quantiles(shifted))
+    return TargetModel(name, model, _quantiles(resid), _quantiles(shifted[has_partner]), zero_shot_q, calibrated_q)
 
 
 def out_of_fold(X: pd.DataFrame, target: np.ndarray, groups: np.ndarray, *, folds: int = 5) -> np.ndarray:
@@ -236,16 +256,20 @@ def out_of_fold(X: pd.DataFrame, target: np.ndarray, groups: np.ndarray, *, fold
     return oof
 
 
-def _group_shift(resid: np.ndarray, setups: np.ndarray) -> np.ndarray:
+def _group_shift(resid: np.ndarray, setups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's shift as one calibration run would give it: another row's residual on the same setup
-    (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does."""
+    (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does;
+    and which rows have such a partner at all."""
     shift = np.zeros(len(resid))
+    has_partner = np.zeros(len(resid), dtype=bool)
     for setup in set(setups):
         idx = np.where(setups == setup)[0]
+        if len(idx) < 2:
+            continue
         for k, i in enumerate(idx):
-            if len(idx) > 1:
-                shift[i] = resid[idx[(k + 1) % len(idx)]] * _shrink(1)
-    return shift
+            shift[i] = resid[idx[(k + 1) % len(idx)]] * _shrink(1)
+            has_partner[i] = True
+    return shift, has_partner
 
 
 def _shrink(n: int) -> float:
@@ -307,11 +331,10 @@ class SpeedPredictor:
                 if model is None:
                     continue
                 log_pred = float(logs[name][position[i]])
-                q = model.zero_shot_q
                 shift = shifts.get((hw_key, name))
+                q = model.interval(backend_family(row.get("backend")), calibrated=shift is not None)
                 if shift is not None:
                     log_pred += shift[0]
-                    q = model.calibrated_q
                     result["notes"].append(f"{name} shifted by this hardware's {shift[1]} measurement(s)")
                 result[f"pred_{name}_tok_s"] = math.exp(log_pred)
                 result[f"pred_{name}_low"] = math.exp(log_pred + q[0])
@@ -476,6 +499,8 @@ def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
                 "regressor": model.regressor,
                 "zero_shot_q": list(model.zero_shot_q),
                 "calibrated_q": list(model.calibrated_q),
+                "family_zero_shot_q": {fam: list(q) for fam, q in model.family_zero_shot_q.items()},
+                "family_calibrated_q": {fam: list(q) for fam, q in model.family_calibrated_q.items()},
             }
     path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(payload, path)
@@ -495,7 +520,14 @@ def load_predictor(path: Path, knowledge: Knowledge) -> SpeedPredictor:
     for name in ("tg", "pp"):
         entry = payload.get(name)
         models[name] = (
-            TargetModel(name, entry["regressor"], tuple(entry["zero_shot_q"]), tuple(entry["calibrated_q"]))
+            TargetModel(
+                name,
+                entry["regressor"],
+                tuple(entry["zero_shot_q"]),
+                tuple(entry["calibrated_q"]),
+                {fam: (q[0], q[1]) for fam, q in entry.get("family_zero_shot_q", {}).items()},
+                {fam: (q[0], q[1]) for fam, q in entry.get("family_calibrated_q", {}).items()},
+            )
             if entry
             else None
         )

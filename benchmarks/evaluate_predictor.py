@@ -153,6 +153,7 @@ def evaluate(group_of: str, folds: int = 5) -> dict[str, object]:
         fam: {
             "rows": len(idx),
             "mape_pct": mape([acc["tg_pred"][i] for i in idx], [acc["tg_act"][i] for i in idx]),
+            "coverage_80_pct": round(100 * float(np.mean([acc["tg_in"][i] for i in idx])), 1),
         }
         for fam in sorted(set(families))
         if (idx := [i for i, f in enumerate(families) if f == fam])

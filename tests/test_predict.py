@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -174,6 +175,32 @@ def test_decode_follows_the_physics(predictor: SpeedPredictor) -> None:
     assert moe["pred_tg_tok_s"] > 2 * dense["pred_tg_tok_s"]  # active parameters set the speed
 
 
+def test_offloaded_weights_are_read_from_host_ram() -> None:
+    from advisor.predict import ASSUMED_HOST_BANDWIDTH_GBS, decode_roofline, offload_share
+
+    assert offload_share(20.0, 24.0) == 0.0  # fits: nothing offloaded
+    assert offload_share(40.0, 24.0) == pytest.approx(0.4)
+    assert offload_share(40.0, None) == 0.0  # memory unknown: assume it fits, say nothing more
+    on_device = decode_roofline(40.0, 1000.0, 0.0)
+    assert on_device == pytest.approx(25.0)
+    half = decode_roofline(40.0, 1000.0, 0.5)
+    # Half the bytes now come over the host bus: far slower than the device alone, faster than host RAM alone.
+    assert ASSUMED_HOST_BANDWIDTH_GBS / 40.0 < half < on_device / 5
+
+
+def test_predictions_slow_down_when_the_model_spills_out_of_vram(predictor: SpeedPredictor) -> None:
+    fits, spills = predictor.predict([row(memory_gb=48), row(memory_gb=3)])
+    assert spills["pred_tg_tok_s"] < 0.5 * fits["pred_tg_tok_s"]
+
+
+def test_excluded_published_rows_are_kept_but_not_learned_from(knowledge: Knowledge) -> None:
+    excluded = [r for r in knowledge.speeds if r.get("excluded")]
+    assert excluded, "the knowledge marks a few published rows as unusable, with a reason"
+    assert all(len(r["excluded"]) > 20 for r in excluded)  # a reason a reader can check, not a flag
+    assert not any(r.get("excluded") for r in knowledge.training_speeds)
+    assert len(knowledge.training_speeds) == len(knowledge.speeds) - len(excluded)
+
+
 def test_rows_that_cannot_be_predicted_say_why(predictor: SpeedPredictor) -> None:
     pred = predictor.predict(
         [row(hardware_name="Mystery", memory_bandwidth_gbs="", bits_per_weight="", quantization="Q9_Z")]
@@ -201,11 +228,24 @@ def test_measured_rows_shift_their_own_hardware_only(predictor: SpeedPredictor) 
     assert after[1]["pred_tg_tok_s"] == pytest.approx(before[1]["pred_tg_tok_s"])
 
 
+def test_intervals_are_as_wide_as_each_runtime_family_has_earned(predictor: SpeedPredictor) -> None:
+    assert predictor.tg is not None
+    # Metal and CUDA have enough held-out rows for their own bands; a runtime without them gets the pooled one.
+    assert {"metal", "cuda"} <= set(predictor.tg.family_zero_shot_q)
+    assert predictor.tg.interval("no-such-runtime", calibrated=False) == predictor.tg.zero_shot_q
+    metal, cpu = predictor.predict([row(backend="llama.cpp-metal"), row(backend="llama.cpp-cpu")])
+    width = {name: p["pred_tg_high"] / p["pred_tg_low"] for name, p in (("metal", metal), ("cpu", cpu))}
+    lo, hi = predictor.tg.interval("metal", calibrated=False)
+    assert width["metal"] == pytest.approx(math.exp(hi - lo))
+    assert width["metal"] < width["cpu"]  # Metal rows are predicted far better than CPU rows
+
+
 def test_skops_round_trip_and_cache(predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path) -> None:
     path = tmp_path / "p.skops"
     save_predictor(predictor, path)
     loaded = load_predictor(path, knowledge)
-    assert loaded.predict([row()])[0]["pred_tg_tok_s"] == pytest.approx(predictor.predict([row()])[0]["pred_tg_tok_s"])
+    for key in ("pred_tg_tok_s", "pred_tg_low", "pred_pp_high"):  # runtime-specific bands survive the round trip
+        assert loaded.predict([row()])[0][key] == pytest.approx(predictor.predict([row()])[0][key])
     cached = get_predictor(knowledge, KNOWLEDGE_DIR, tmp_path / "cache")
     assert list((tmp_path / "cache").glob("*.skops"))
     assert cached.tg is not None
