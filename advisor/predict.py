@@ -50,7 +50,7 @@ INTERVAL = (10, 90)  # an 80% prediction interval
 # Weights that do not fit in device memory run from host RAM. Published rows rarely name the host's memory,
 # so the roofline assumes dual-channel DDR4-3200 / DDR5 territory: 51.2-76.8 GB/s theoretical.
 ASSUMED_HOST_BANDWIDTH_GBS = 60.0
-MIN_ROWS_FOR_OWN_INTERVAL = 25  # a runtime family needs this many held-out residuals for its own band
+MIN_SPREAD = 0.05  # the smallest expected log error a row is given: no prediction is ever certain
 CALIBRATION_PRIOR_ROWS = 0.5  # how many measurements the fitted model's guess is worth against this machine's
 RANDOM_STATE = 0
 
@@ -194,21 +194,19 @@ class TargetModel:
 
     name: str
     regressor: GradientBoostingRegressor
-    zero_shot_q: tuple[float, float]  # residual quantiles on hardware the model never saw
-    calibrated_q: tuple[float, float]  # residual quantiles after a one-measurement shift on that hardware
-    # Runtime families with enough rows get their own quantiles: Metal rows miss by ~10%, Vulkan by far
-    # more, and one pooled band would be too wide for the first and too narrow for the second.
-    family_zero_shot_q: dict[str, tuple[float, float]] = field(default_factory=dict)
-    family_calibrated_q: dict[str, tuple[float, float]] = field(default_factory=dict)
+    zero_shot_q: tuple[float, float]  # quantiles of log error / expected error on hardware never seen
+    calibrated_q: tuple[float, float]  # the same after a one-measurement shift on that hardware
+    # Expected |log error| for a row's features. Metal rows miss by ~10%, Vulkan and CPU rows by far more:
+    # one pooled band would be too wide for the first and too narrow for the second (normalised conformal).
+    spread: GradientBoostingRegressor | None = None
 
     def predict_log(self, frame: pd.DataFrame) -> np.ndarray:
         return frame["log_roofline_tg"].to_numpy() + self.regressor.predict(frame[FEATURES])
 
-    def interval(self, family: str, *, calibrated: bool) -> tuple[float, float]:
-        """Log-residual quantiles for an 80% interval: the runtime family's own when it has enough rows."""
-        if calibrated:
-            return self.family_calibrated_q.get(family, self.calibrated_q)
-        return self.family_zero_shot_q.get(family, self.zero_shot_q)
+    def predict_spread(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.spread is None:
+            return np.ones(len(frame))
+        return np.maximum(self.spread.predict(frame[FEATURES]), MIN_SPREAD)
 
 
 def _target(rows: list[dict[str, Any]], frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -233,43 +231,56 @@ def fit_target(
     g = np.array(groups)[ok]
     oof = out_of_fold(X, target, g)
     resid = target - oof
-    shift, has_partner = _group_shift(resid, np.array(setups)[ok])
-    shifted = resid - shift
-    families = np.array([backend_family(r.get("backend")) for r, keep in zip(rows, ok, strict=True) if keep])
-    zero_shot_q, calibrated_q = {}, {}
-    for fam in sorted(set(families)):
-        mine, mine_calibrated = families == fam, (families == fam) & has_partner
-        if mine.sum() >= MIN_ROWS_FOR_OWN_INTERVAL:
-            zero_shot_q[fam] = _quantiles(resid[mine])
-        if mine_calibrated.sum() >= MIN_ROWS_FOR_OWN_INTERVAL:
-            calibrated_q[fam] = _quantiles(shifted[mine_calibrated])
+    # The expected error size is learned out of fold too, so the quantiles of error / expected error are
+    # those of hardware neither model saw.
+    expected = np.maximum(out_of_fold(X, np.abs(resid), g, make=_spread_regressor), MIN_SPREAD)
+    calibrated, weights, owners = calibrated_residuals(resid, np.array(setups)[ok])
     model = _regressor().fit(X[FEATURES], target)
-    return TargetModel(name, model, _quantiles(resid), _quantiles(shifted[has_partner]), zero_shot_q, calibrated_q)
+    spread = _spread_regressor().fit(X[FEATURES], np.abs(resid))
+    return TargetModel(
+        name,
+        model,
+        _quantiles(resid / expected),
+        _quantiles(calibrated / expected[owners], weights),
+        spread,
+    )
 
 
-def out_of_fold(X: pd.DataFrame, target: np.ndarray, groups: np.ndarray, *, folds: int = 5) -> np.ndarray:
+def out_of_fold(
+    X: pd.DataFrame, target: np.ndarray, groups: np.ndarray, *, folds: int = 5, make: Any = None
+) -> np.ndarray:
     """Predictions for each row from a model that never saw its group (whole hardware held out)."""
+    make = make or _regressor
     oof = np.zeros(len(target))
     n_groups = len(set(groups))
     for train, test in GroupKFold(n_splits=min(folds, n_groups)).split(X, target, groups):
-        oof[test] = _regressor().fit(X.iloc[train][FEATURES], target[train]).predict(X.iloc[test][FEATURES])
+        oof[test] = make().fit(X.iloc[train][FEATURES], target[train]).predict(X.iloc[test][FEATURES])
     return oof
 
 
-def _group_shift(resid: np.ndarray, setups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's shift as one calibration run would give it: another row's residual on the same setup
-    (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does;
-    and which rows have such a partner at all."""
-    shift = np.zeros(len(resid))
-    has_partner = np.zeros(len(resid), dtype=bool)
+def _spread_regressor() -> GradientBoostingRegressor:
+    # Small and smooth: it only has to rank rows by how far off they tend to be.
+    return GradientBoostingRegressor(
+        n_estimators=200, max_depth=2, learning_rate=0.05, subsample=0.8, min_samples_leaf=10, random_state=RANDOM_STATE
+    )
+
+
+def calibrated_residuals(resid: np.ndarray, setups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Residuals as one calibration run leaves them: each row shifted by every other single row of its setup
+    (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does.
+
+    Returns the shifted residuals, weights that make each row count once whatever its setup's size, and
+    the row each pair belongs to.
+    """
+    values, weights, owners = [], [], []
     for setup in set(setups):
         idx = np.where(setups == setup)[0]
-        if len(idx) < 2:
-            continue
-        for k, i in enumerate(idx):
-            shift[i] = resid[idx[(k + 1) % len(idx)]] * _shrink(1)
-            has_partner[i] = True
-    return shift, has_partner
+        for i in idx if len(idx) > 1 else ():
+            others = idx[idx != i]
+            values.extend(resid[i] - resid[others] * _shrink(1))
+            weights.extend([1 / len(others)] * len(others))
+            owners.extend([i] * len(others))
+    return np.array(values), np.array(weights), np.array(owners, dtype=int)
 
 
 def _shrink(n: int) -> float:
@@ -277,9 +288,17 @@ def _shrink(n: int) -> float:
     return n / (n + CALIBRATION_PRIOR_ROWS)
 
 
-def _quantiles(resid: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(resid, INTERVAL)
-    return float(lo), float(hi)
+def _quantiles(resid: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """Residual quantiles for an 80% interval, widened for the sample size as split conformal prediction does
+    (the k-th of n residuals covers k/(n+1) of new rows, not k/n); weights make each row count once."""
+    w = np.ones(len(resid)) if weights is None else weights
+    n = float(w.sum())
+    order = np.argsort(resid)
+    cumulative = np.cumsum(w[order]) / n
+    lo_p = max(INTERVAL[0] / 100 - (1 - INTERVAL[0] / 100) / n, 0.0)
+    hi_p = min(INTERVAL[1] / 100 + INTERVAL[1] / 100 / n, 1.0)
+    lo, hi = (float(resid[order][min(int(np.searchsorted(cumulative, p)), len(resid) - 1)]) for p in (lo_p, hi_p))
+    return lo, hi
 
 
 @dataclass
@@ -318,6 +337,11 @@ class SpeedPredictor:
         shifts = self.hardware_shifts(measured or [])
         valid = [i for i, reason in enumerate(reasons) if reason is None]
         logs = self._predict_logs(frame.iloc[valid]) if valid else {}
+        spreads = {
+            name: model.predict_spread(frame.iloc[valid])
+            for name, model in (("tg", self.tg), ("pp", self.pp))
+            if model is not None and valid
+        }
         position = {i: k for k, i in enumerate(valid)}
         out = []
         for i, row in enumerate(full):
@@ -332,13 +356,14 @@ class SpeedPredictor:
                     continue
                 log_pred = float(logs[name][position[i]])
                 shift = shifts.get((hw_key, name))
-                q = model.interval(backend_family(row.get("backend")), calibrated=shift is not None)
+                q = model.calibrated_q if shift is not None else model.zero_shot_q
+                spread = float(spreads[name][position[i]])
                 if shift is not None:
                     log_pred += shift[0]
                     result["notes"].append(f"{name} shifted by this hardware's {shift[1]} measurement(s)")
                 result[f"pred_{name}_tok_s"] = math.exp(log_pred)
-                result[f"pred_{name}_low"] = math.exp(log_pred + q[0])
-                result[f"pred_{name}_high"] = math.exp(log_pred + q[1])
+                result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread)
+                result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread)
             result["basis"] = "predicted+calibrated" if any(k[0] == hw_key for k in shifts) else "predicted"
             out.append(result)
         return out
@@ -499,8 +524,7 @@ def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
                 "regressor": model.regressor,
                 "zero_shot_q": list(model.zero_shot_q),
                 "calibrated_q": list(model.calibrated_q),
-                "family_zero_shot_q": {fam: list(q) for fam, q in model.family_zero_shot_q.items()},
-                "family_calibrated_q": {fam: list(q) for fam, q in model.family_calibrated_q.items()},
+                "spread": model.spread,
             }
     path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(payload, path)
@@ -525,8 +549,7 @@ def load_predictor(path: Path, knowledge: Knowledge) -> SpeedPredictor:
                 entry["regressor"],
                 tuple(entry["zero_shot_q"]),
                 tuple(entry["calibrated_q"]),
-                {fam: (q[0], q[1]) for fam, q in entry.get("family_zero_shot_q", {}).items()},
-                {fam: (q[0], q[1]) for fam, q in entry.get("family_calibrated_q", {}).items()},
+                entry.get("spread"),
             )
             if entry
             else None

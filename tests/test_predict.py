@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import shutil
 import subprocess
@@ -228,16 +227,16 @@ def test_measured_rows_shift_their_own_hardware_only(predictor: SpeedPredictor) 
     assert after[1]["pred_tg_tok_s"] == pytest.approx(before[1]["pred_tg_tok_s"])
 
 
-def test_intervals_are_as_wide_as_each_runtime_family_has_earned(predictor: SpeedPredictor) -> None:
-    assert predictor.tg is not None
-    # Metal and CUDA have enough held-out rows for their own bands; a runtime without them gets the pooled one.
-    assert {"metal", "cuda"} <= set(predictor.tg.family_zero_shot_q)
-    assert predictor.tg.interval("no-such-runtime", calibrated=False) == predictor.tg.zero_shot_q
-    metal, cpu = predictor.predict([row(backend="llama.cpp-metal"), row(backend="llama.cpp-cpu")])
+def test_intervals_are_as_wide_as_each_kind_of_row_has_earned(predictor: SpeedPredictor) -> None:
+    assert predictor.tg is not None and predictor.tg.spread is not None
+    lo, hi = predictor.tg.zero_shot_q
+    assert lo < 0 < hi  # quantiles of error / expected error straddle zero
+    metal, cpu = predictor.predict(
+        [row(backend="llama.cpp-metal", hardware_type="apple"), row(backend="llama.cpp-cpu", hardware_type="cpu")]
+    )
     width = {name: p["pred_tg_high"] / p["pred_tg_low"] for name, p in (("metal", metal), ("cpu", cpu))}
-    lo, hi = predictor.tg.interval("metal", calibrated=False)
-    assert width["metal"] == pytest.approx(math.exp(hi - lo))
     assert width["metal"] < width["cpu"]  # Metal rows are predicted far better than CPU rows
+    assert all(w > 1.05 for w in width.values())  # and no prediction is ever certain
 
 
 def test_skops_round_trip_and_cache(predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path) -> None:
