@@ -237,13 +237,10 @@ def fit_target(
     calibrated, weights, owners = calibrated_residuals(resid, np.array(setups)[ok])
     model = _regressor().fit(X[FEATURES], target)
     spread = _spread_regressor().fit(X[FEATURES], np.abs(resid))
-    return TargetModel(
-        name,
-        model,
-        _quantiles(resid / expected),
-        _quantiles(calibrated / expected[owners], weights),
-        spread,
-    )
+    zero_shot_q = _quantiles(resid / expected)
+    # Without two rows from any one setup there is nothing to learn a calibrated band from: keep the wide one.
+    calibrated_q = _quantiles(calibrated / expected[owners], weights) if len(calibrated) else zero_shot_q
+    return TargetModel(name, model, zero_shot_q, calibrated_q, spread)
 
 
 def out_of_fold(
