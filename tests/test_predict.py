@@ -350,3 +350,20 @@ def test_predict_speed_cli_with_measured(tmp_path: Path) -> None:
         timeout=300,
     )
     assert missing.returncode == 2 and "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_evaluation_reports_every_figure_against_the_baseline() -> None:
+    import importlib.util
+
+    script = KNOWLEDGE_DIR.parent / "benchmarks" / "evaluate_predictor.py"
+    spec = importlib.util.spec_from_file_location("evaluate_predictor", script)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.evaluate("hardware", folds=3, max_rows=160)
+    decode, prefill = result["decode"], result["prefill"]
+    for key in ("mape_zero_shot_pct", "baseline_roofline_x055_mape_pct", "mape_after_one_calibration_pct"):
+        assert 0 < decode[key] < 1000, key
+    assert 0 <= decode["coverage_80_pct"] <= 100 and 0 <= decode["coverage_80_after_calibration_pct"] <= 100
+    assert prefill["mape_zero_shot_pct"] > 0 and "baseline_compute_x055_mape_pct" in prefill
+    assert sum(v["rows"] for v in decode["by_runtime"].values()) == decode["rows"]
