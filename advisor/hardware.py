@@ -15,6 +15,8 @@ from advisor.schemas import Hardware
 
 # Share of system RAM we assume usable for weights on CPU-only machines: the OS and the app need the rest.
 CPU_USABLE_RAM_FRACTION = 0.75
+# Unified memory: macOS lets the GPU wire about 75% of RAM by default (more with sysctl iogpu.wired_limit_mb).
+APPLE_GPU_WIRED_FRACTION = 0.75
 
 
 @dataclass
@@ -148,8 +150,7 @@ def detect() -> Detection:
     elif apple:
         hw.accelerator = "apple"
         hw.name = apple["name"]
-        # Unified memory: macOS lets the GPU wire about 75% of RAM by default (more with sysctl iogpu.wired_limit_mb).
-        hw.memory_gb = round((apple.get("memory_gb") or ram_gb) * 0.75, 1)
+        hw.memory_gb = round((apple.get("memory_gb") or ram_gb) * APPLE_GPU_WIRED_FRACTION, 1)
         det.how.update(
             accelerator="sysctl",
             name="sysctl machdep.cpu.brand_string",

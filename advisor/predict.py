@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.model_selection import GroupKFold
 
+from advisor.hardware import APPLE_GPU_WIRED_FRACTION
 from advisor.knowledge import Knowledge
 
 # The plain baseline the best-known fit calculator uses: bandwidth / model bytes x 0.55.
@@ -111,6 +112,18 @@ def complete_row(row: dict[str, Any], knowledge: Knowledge) -> tuple[dict[str, A
             f"hardware '{row['hardware_name']}' is not in the catalog: physics from the given bandwidth, zero-shot interval"
         )
     return row, notes
+
+
+def published_as_usable(row: dict[str, Any]) -> dict[str, Any]:
+    """A published row with memory_gb as usable for weights, the meaning predictions get from a profile.
+
+    Published Apple rows state unified memory as sold, but Metal wires only ~75% of it by default: a 65B
+    model on a 48 GB M3 Max spills out of the GPU and runs at CPU speed.
+    """
+    memory = _num(row.get("memory_gb"))
+    if memory and str(row.get("hardware_type") or "").lower() == "apple":
+        return {**row, "memory_gb": memory * APPLE_GPU_WIRED_FRACTION}
+    return row
 
 
 def feature_frame(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str | None]]:
@@ -311,7 +324,8 @@ class SpeedPredictor:
     @classmethod
     def fit(cls, knowledge: Knowledge, *, rows: list[dict[str, Any]] | None = None) -> SpeedPredictor:
         """Fit on the published measurements (or a subset of them, for evaluation)."""
-        rows = [complete_row(r, knowledge)[0] for r in (knowledge.training_speeds if rows is None else rows)]
+        published = knowledge.training_speeds if rows is None else rows
+        rows = [published_as_usable(complete_row(r, knowledge)[0]) for r in published]
         frame, _ = feature_frame(rows)
         groups = [device_group(str(r.get("hardware_name"))) for r in rows]
         setups = [

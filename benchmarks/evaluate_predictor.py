@@ -26,6 +26,7 @@ from advisor.predict import (  # noqa: E402
     backend_family,
     complete_row,
     device_group,
+    published_as_usable,
 )
 from advisor.settings import KNOWLEDGE_DIR  # noqa: E402
 
@@ -74,7 +75,8 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
         train = [r for r in rows if fold_of[key(r)] != fold]
         test = [r for r in rows if fold_of[key(r)] == fold]
         model = SpeedPredictor.fit(knowledge, rows=train)
-        preds = model.predict(test)
+        # Training reads published rows as published; predictions take usable memory, as from a profile.
+        preds = model.predict([published_as_usable(r) for r in test])
         for row, pred in zip(test, preds, strict=True):
             for name in ("tg", "pp"):
                 actual = _num(row.get(f"{name}_tok_s"))
@@ -110,8 +112,8 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
             if len(device_rows) < 2:
                 continue
             calib, rest = device_rows[0], device_rows[1:]
-            measured = [{**r, "hardware_name": calib["hardware_name"]} for r in [calib]]
-            rest = [{**r, "hardware_name": calib["hardware_name"]} for r in rest]
+            measured = [published_as_usable({**r, "hardware_name": calib["hardware_name"]}) for r in [calib]]
+            rest = [published_as_usable({**r, "hardware_name": calib["hardware_name"]}) for r in rest]
             for row, pred in zip(rest, model.predict(rest, measured=measured), strict=True):
                 for name in ("tg", "pp"):
                     actual = _num(row.get(f"{name}_tok_s"))
