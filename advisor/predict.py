@@ -53,6 +53,9 @@ INTERVAL = (10, 90)  # an 80% prediction interval
 ASSUMED_HOST_BANDWIDTH_GBS = 60.0
 MIN_SPREAD = 0.05  # the smallest expected log error a row is given: no prediction is ever certain
 CALIBRATION_PRIOR_ROWS = 0.5  # how many measurements the fitted model's guess is worth against this machine's
+# A measurement speaks less for a model of very different size (a 135M calibration model is overhead bound,
+# an 8B one bandwidth bound): its weight falls by e for every e^2 (~7x) in active parameters between them.
+SIZE_TRANSFER_SCALE = 2.0
 RANDOM_STATE = 0
 
 
@@ -247,7 +250,7 @@ def fit_target(
     # The expected error size is learned out of fold too, so the quantiles of error / expected error are
     # those of hardware neither model saw.
     expected = np.maximum(out_of_fold(X, np.abs(resid), g, make=_spread_regressor), MIN_SPREAD)
-    calibrated, weights, owners = calibrated_residuals(resid, np.array(setups)[ok])
+    calibrated, weights, owners = calibrated_residuals(resid, np.array(setups)[ok], X["log_active_b"].to_numpy())
     model = _regressor().fit(X[FEATURES], target)
     spread = _spread_regressor().fit(X[FEATURES], np.abs(resid))
     zero_shot_q = _quantiles(resid / expected)
@@ -275,7 +278,9 @@ def _spread_regressor() -> GradientBoostingRegressor:
     )
 
 
-def calibrated_residuals(resid: np.ndarray, setups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibrated_residuals(
+    resid: np.ndarray, setups: np.ndarray, log_size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Residuals as one calibration run leaves them: each row shifted by every other single row of its setup
     (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does.
 
@@ -287,15 +292,16 @@ def calibrated_residuals(resid: np.ndarray, setups: np.ndarray) -> tuple[np.ndar
         idx = np.where(setups == setup)[0]
         for i in idx if len(idx) > 1 else ():
             others = idx[idx != i]
-            values.extend(resid[i] - resid[others] * _shrink(1))
+            transfer = _transfer(log_size[i] - log_size[others])
+            values.extend(resid[i] - resid[others] * transfer / (transfer + CALIBRATION_PRIOR_ROWS))
             weights.extend([1 / len(others)] * len(others))
             owners.extend([i] * len(others))
     return np.array(values), np.array(weights), np.array(owners, dtype=int)
 
 
-def _shrink(n: int) -> float:
-    """n/(n+0.5): one measurement moves a prediction most of the way; more make it firmer."""
-    return n / (n + CALIBRATION_PRIOR_ROWS)
+def _transfer(log_size_gap: np.ndarray | float) -> np.ndarray:
+    """How much one measurement counts for a model log_size_gap (in log active parameters) away from it."""
+    return np.exp(-np.abs(log_size_gap) / SIZE_TRANSFER_SCALE)
 
 
 def _quantiles(resid: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
@@ -366,12 +372,12 @@ class SpeedPredictor:
                 if model is None:
                     continue
                 log_pred = float(logs[name][position[i]])
-                shift = shifts.get((hw_key, name))
-                q = model.calibrated_q if shift is not None else model.zero_shot_q
+                measurements = shifts.get((hw_key, name))
+                q = model.calibrated_q if measurements else model.zero_shot_q
                 spread = float(spreads[name][position[i]])
-                if shift is not None:
-                    log_pred += shift[0]
-                    result["notes"].append(f"{name} shifted by this hardware's {shift[1]} measurement(s)")
+                if measurements:
+                    log_pred += calibration_shift(measurements, float(frame["log_active_b"].iloc[i]))
+                    result["notes"].append(f"{name} shifted by this hardware's {len(measurements)} measurement(s)")
                 result[f"pred_{name}_tok_s"] = math.exp(log_pred)
                 result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread)
                 result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread)
@@ -385,13 +391,13 @@ class SpeedPredictor:
             name: model.predict_log(frame) for name, model in (("tg", self.tg), ("pp", self.pp)) if model is not None
         }
 
-    def hardware_shifts(self, measured: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, int]]:
-        """Mean log residual of measured rows per (hardware, target), shrunk toward zero for few rows."""
+    def hardware_shifts(self, measured: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """(log active params, log residual) of each measured row, per (hardware, target)."""
         if not measured:
             return {}
         completed = [complete_row(r, self.knowledge)[0] for r in measured]
         frame, reasons = feature_frame(completed)
-        sums: dict[tuple[str, str], list[float]] = {}
+        sums: dict[tuple[str, str], list[tuple[float, float]]] = {}
         valid = [i for i, reason in enumerate(reasons) if reason is None]
         logs = self._predict_logs(frame.iloc[valid]) if valid else {}
         for position, i in enumerate(valid):
@@ -399,8 +405,17 @@ class SpeedPredictor:
             for name in logs:
                 actual = _num(row.get(f"{name}_tok_s"))
                 if actual and actual > 0:
-                    sums.setdefault((_hw_key(row), name), []).append(math.log(actual) - float(logs[name][position]))
-        return {k: (float(np.mean(v)) * _shrink(len(v)), len(v)) for k, v in sums.items()}
+                    residual = math.log(actual) - float(logs[name][position])
+                    sums.setdefault((_hw_key(row), name), []).append((float(frame["log_active_b"].iloc[i]), residual))
+        return sums
+
+
+def calibration_shift(measurements: list[tuple[float, float]], log_size: float) -> float:
+    """This hardware's residual for a model of log_size: measurements weighted by how close in size they are,
+    shrunk toward the fitted model by CALIBRATION_PRIOR_ROWS (one measurement moves it most of the way)."""
+    weights = _transfer(np.array([m[0] for m in measurements]) - log_size)
+    residuals = np.array([m[1] for m in measurements])
+    return float((weights * residuals).sum() / (weights.sum() + CALIBRATION_PRIOR_ROWS))
 
 
 def device_group(name: str) -> str:

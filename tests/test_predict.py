@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -237,6 +238,17 @@ def test_intervals_are_as_wide_as_each_kind_of_row_has_earned(predictor: SpeedPr
     width = {name: p["pred_tg_high"] / p["pred_tg_low"] for name, p in (("metal", metal), ("cpu", cpu))}
     assert width["metal"] < width["cpu"]  # Metal rows are predicted far better than CPU rows
     assert all(w > 1.05 for w in width.values())  # and no prediction is ever certain
+
+
+def test_a_measurement_speaks_most_for_models_of_its_own_size() -> None:
+    from advisor.predict import calibration_shift
+
+    same = calibration_shift([(math.log(8.0), -0.6)], math.log(8.0))
+    assert same == pytest.approx(-0.4)  # one measurement moves the prediction two thirds of the way
+    far = calibration_shift([(math.log(0.135), -0.6)], math.log(8.0))  # a 135M calibration model, an 8B target
+    assert -0.4 < far < -0.05
+    both = calibration_shift([(math.log(8.0), -0.6), (math.log(0.135), 0.6)], math.log(8.0))
+    assert both < 0  # the same-size measurement dominates
 
 
 def test_skops_round_trip_and_cache(predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path) -> None:
