@@ -421,10 +421,13 @@ def hosted_options(workflow: Workflow, knowledge: Knowledge) -> list[Option]:
             notes.append(f"reasoning tokens billed: assumed {ASSUMED_REASONING_FACTOR:g}x answer tokens")
         ttft, tps = row.get("typical_ttft_s"), row.get("typical_tps")
         basis = "published" if ttft and tps else "assumed"
-        if not ttft or not tps:
-            notes.append(
-                f"speed assumed (TTFT {ASSUMED_HOSTED_TTFT_S:g} s, {ASSUMED_HOSTED_TPS:g} tok/s): no published figure"
-            )
+        assumed = []
+        if not ttft:
+            assumed.append(f"TTFT {ASSUMED_HOSTED_TTFT_S:g} s")
+        if not tps:
+            assumed.append(f"{ASSUMED_HOSTED_TPS:g} tok/s")
+        if assumed:
+            notes.append(f"assumed {' and '.join(assumed)}: no published figure")
         cost = (
             workflow.input_tokens * row["input_usd_per_m"]
             + (workflow.output_tokens + reasoning) * row["output_usd_per_m"]
@@ -543,7 +546,7 @@ def decide(workflow: Workflow, local: list[Option], hosted: list[Option], profil
         )
     if choice and choice.kind == "hosted" and choice.basis == "assumed":
         warnings.append(
-            f"{choice.model}: no published TTFT/tok/s, so its speed is an assumption; time it on your own prompts"
+            f"{choice.model}: its TTFT or tok/s is not published, so its speed is partly assumed; time it on your own prompts"
         )
     if workflow.data_sensitivity == "confidential" and not allowed_hosted:
         warnings.append(
