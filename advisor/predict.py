@@ -9,6 +9,7 @@ decode roofline from published measurements; a machine's own measurements shift 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,11 +186,6 @@ def decode_roofline(bytes_per_token_gb: float, bandwidth_gbs: float, offload: fl
     return 1 / seconds
 
 
-def roofline_tg(frame: pd.DataFrame) -> np.ndarray:
-    """Decode roofline in tok/s: bandwidth / bytes per token."""
-    return np.exp(frame["log_roofline_tg"].to_numpy())
-
-
 def _regressor() -> GradientBoostingRegressor:
     # Absolute error in log space fits the median ratio: robust to the odd mislabelled published row,
     # and it beat squared and Huber loss on held-out hardware (benchmarks/evaluate_predictor.py).
@@ -260,10 +256,14 @@ def fit_target(
 
 
 def out_of_fold(
-    X: pd.DataFrame, target: np.ndarray, groups: np.ndarray, *, folds: int = 5, make: Any = None
+    X: pd.DataFrame,
+    target: np.ndarray,
+    groups: np.ndarray,
+    *,
+    folds: int = 5,
+    make: Callable[[], GradientBoostingRegressor] = _regressor,
 ) -> np.ndarray:
     """Predictions for each row from a model that never saw its group (whole hardware held out)."""
-    make = make or _regressor
     oof = np.zeros(len(target))
     n_groups = len(set(groups))
     for train, test in GroupKFold(n_splits=min(folds, n_groups)).split(X, target, groups):
