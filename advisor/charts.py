@@ -130,7 +130,7 @@ def cost_curve(
     hosted_1k = workflow.get("cost", {}).get("hosted_usd_per_1k_requests")
     break_even = workflow.get("cost", {}).get("break_even_requests_per_day")
     used = hardware_info.get("used", {})
-    power = used.get("power_w") or ASSUMED_POWER_W[used.get("accelerator") or "cpu"]
+    power = (used.get("power_w") or ASSUMED_POWER_W[used.get("accelerator") or "cpu"]) * (used.get("count") or 1)
     costs = Costs.model_validate(hardware_info.get("costs") or {})
     top = max(requests_per_day * 20, (break_even or 0) * 5, 10_000.0)
     lo = 10.0

@@ -5,15 +5,18 @@ Pure policy over schemas: the predictor, the knowledge and the calibration repor
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from advisor.knowledge import Knowledge, ModelSpec
 from advisor.policy import CAPABILITY_EASE, CAPABILITY_THRESHOLDS, MIN_SUCCESS
 from advisor.predict import SpeedPredictor, memory_fit, success_estimate, task_score
 from advisor.schemas import Costs, Hardware, Profile, Workflow
+from advisor.settings import get_settings
 
 QUANTS = ("Q4_K_M", "Q8_0")
 # Runtimes predicted for catalog candidates (name -> backend label; None = llama.cpp for the accelerator).
@@ -33,8 +36,12 @@ ASSUMED_POWER_W = {"nvidia": 350.0, "amd": 300.0, "intel": 200.0, "apple": 60.0,
 ASSUMED_HOSTED_TTFT_S = 1.0
 ASSUMED_HOSTED_TPS = 60.0
 ASSUMED_REASONING_FACTOR = 2.0  # thinking tokens per answer token when a reasoning model's figure is unknown
+ASSUMED_HARDWARE_USD = 2500.0  # per device, when neither the profile nor the catalog has a price
+APPLE_GPU_WIRED_FRACTION = 0.75  # Metal wires ~75% of unified memory by default (iogpu.wired_limit_mb raises it)
+RIG_OVERHEAD_GB_PER_EXTRA_DEVICE = 0.5  # assumed: each extra device holds its own compute buffers and context
 HIGH_VOLUME_PER_DAY = 10_000
 DAY_S = 86_400.0
+DAYS_PER_MONTH = 30.44
 
 
 @dataclass
@@ -122,6 +129,7 @@ def resolve_hardware(
     # Detection notes about facts that are now known would only confuse the record.
     notes = [n for n in notes if not (n.startswith("power draw unknown") and hw.power_w)]
     notes = [n for n in notes if not (n.startswith("memory bandwidth unknown") and hw.memory_bandwidth_gbs)]
+    usable, usable_how = usable_memory_gb(hw, memory_detected="memory_gb" not in given_fields and same_machine)
     if hw.memory_gb is None:
         notes.append("memory for weights unknown: memory fit is not checked; set hardware.memory_gb")
     if hw.memory_bandwidth_gbs is None:
@@ -134,8 +142,97 @@ def resolve_hardware(
         "how": how,
         "notes": notes,
         "calibration_applies": bool(calibration) and same_machine,
+        "usable_memory_gb": usable,
+        "usable_memory_how": usable_how,
     }
     return hw, info
+
+
+def usable_memory_gb(hw: Hardware, *, memory_detected: bool) -> tuple[float | None, str]:
+    """Memory the weights may use: Apple's GPU-wired share, summed over a rig's devices less per-device overhead.
+
+    Detection already reports Apple's wired share, so only a memory size given in the profile (as sold) is derated.
+    """
+    if hw.memory_gb is None:
+        return None, "unknown"
+    per_device, how = hw.memory_gb, "memory_gb"
+    if hw.accelerator == "apple":
+        if hw.gpu_memory_limit_gb is not None:
+            per_device, how = min(hw.gpu_memory_limit_gb, hw.memory_gb), "gpu_memory_limit_gb (given)"
+        elif not memory_detected:
+            per_device = hw.memory_gb * APPLE_GPU_WIRED_FRACTION
+            how = f"memory_gb x {APPLE_GPU_WIRED_FRACTION:g} (Metal's default GPU-wired share; set gpu_memory_limit_gb if raised)"
+        else:
+            how = "detected GPU-wired share"
+    count = hw.count or 1
+    if count == 1:
+        return round(per_device, 2), how
+    overhead = RIG_OVERHEAD_GB_PER_EXTRA_DEVICE * (count - 1)
+    total = per_device * count - overhead
+    return round(total, 2), (
+        f"{count} x {per_device:g} GB ({how}) less {overhead:g} GB assumed for each extra device's buffers "
+        f"({hw.interconnect or 'pcie'}; layers split across devices)"
+    )
+
+
+def device_price_usd(hw: Hardware, costs: Costs, prices: list[dict[str, Any]]) -> tuple[float, str]:
+    """The hardware price to amortise: the profile's, else the catalog's sourced price, else an assumed default."""
+    count = hw.count or 1
+    if costs.hardware_usd is not None:
+        return costs.hardware_usd, "given in the profile (costs.hardware_usd)"
+    row = match_device_price(hw.name, prices)
+    if row is not None:
+        return row["price_usd"] * count, (
+            f"published: {row['device']} ${row['price_usd']:,.0f}"
+            + (f" x {count}" if count > 1 else "")
+            + f" ({row['source_url']}, {row['source_date']})"
+        )
+    return ASSUMED_HARDWARE_USD * count, (
+        f"assumed: ${ASSUMED_HARDWARE_USD:,.0f} per device"
+        + (f" x {count}" if count > 1 else "")
+        + " (no catalog price for this device; set costs.hardware_usd)"
+    )
+
+
+def match_device_price(name: str | None, prices: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The catalog price row whose device name matches, by the same token rule as the hardware catalog."""
+    if not name:
+        return None
+    from advisor.knowledge import hardware_tokens
+
+    wanted = hardware_tokens(name)
+    best, best_score = None, 0.0
+    for row in prices:
+        have = hardware_tokens(row["device"])
+        if not have or not have <= wanted:
+            continue
+        score = len(have) / len(wanted | have)
+        if score > best_score:
+            best, best_score = row, score
+    return best
+
+
+def load_device_prices(directory: Any) -> list[dict[str, Any]]:
+    """knowledge/device_prices.csv: one sourced, dated price per device (empty when the file is absent)."""
+    path = Path(directory) / "device_prices.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = []
+        for row in csv.DictReader(handle):
+            rows.append({**row, "price_usd": float(row["price_usd"])})
+    return rows
+
+
+def model_traits(directory: Any) -> dict[str, dict[str, str]]:
+    """knowledge/model_traits.csv as {model id: {trait: value}} (FIM training and the like, each sourced)."""
+    path = Path(directory) / "model_traits.csv"
+    out: dict[str, dict[str, str]] = {}
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                out.setdefault(row["model_id"], {})[row["trait"]] = row["value"]
+    return out
 
 
 # --- local candidates ----------------------------------------------------------------------------------
@@ -150,6 +247,11 @@ def _quants_for(spec: ModelSpec) -> tuple[str, ...]:
     return (*QUANTS, "MXFP4") if spec.id.startswith("gpt-oss") else QUANTS
 
 
+def site_power_w(hw: Hardware) -> float:
+    """Power drawn while busy: the device's (or an assumed figure) times the devices in the rig."""
+    return (hw.power_w or ASSUMED_POWER_W[hw.accelerator or "cpu"]) * (hw.count or 1)
+
+
 def local_speed_table(
     knowledge: Knowledge,
     predictor: SpeedPredictor,
@@ -157,6 +259,7 @@ def local_speed_table(
     measured_rows: list[dict[str, Any]],
     *,
     runtimes: dict[str, str | None] | None = None,
+    usable_gb: float | None = None,
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Predicted decode/prefill for every catalog model x quantization x runtime on this hardware (one batch)."""
     keys, rows = [], []
@@ -172,7 +275,7 @@ def local_speed_table(
                         "hardware_name": hw.name or "this machine",
                         "hardware_type": accel,
                         "memory_bandwidth_gbs": hw.memory_bandwidth_gbs,
-                        "memory_gb": hw.memory_gb,
+                        "memory_gb": usable_gb if usable_gb is not None else hw.memory_gb,
                         "fp16_tflops": hw.fp16_tflops,
                         "model_name": spec.name,
                         "total_params_b": spec.total_params_b,
@@ -245,18 +348,38 @@ def wants_thinking(workflow: Workflow) -> bool:
     return workflow.task == "reasoning" or workflow.capability == "frontier"
 
 
-def local_cost_per_request(busy_s: float, requests_per_day: float, power_w: float, costs: Costs) -> float:
-    """Energy for the busy time plus hardware amortised over the requests the volume implies.
+def machines_needed(busy_s: float, requests_per_day: float, costs: Costs) -> float:
+    """Machines the volume keeps busy at the utilisation target (fractional: the cost view; round up to buy)."""
+    return max(1.0, requests_per_day * busy_s / (DAY_S * costs.utilization_target))
 
-    Above one machine's capacity the amortisation scales with the machines needed, so the cost per request
-    never rises with volume.
+
+def local_fixed_usd_per_day(
+    busy_s: float, requests_per_day: float, costs: Costs, *, hardware_usd: float | None = None
+) -> float:
+    """Hardware amortised over the machines the volume needs (a spare when redundancy is on) plus ops per day."""
+    price = hardware_usd if hardware_usd is not None else (costs.hardware_usd or ASSUMED_HARDWARE_USD)
+    per_machine = price / (costs.amortization_months * DAYS_PER_MONTH)
+    machines = machines_needed(busy_s, requests_per_day, costs)
+    spare = 1.0 if costs.redundancy else 0.0
+    owned = 1.0 if costs.hardware_sunk else 0.0  # a sunk machine is already paid for; more or a spare are not
+    hardware = per_machine * max(0.0, machines + spare - owned)
+    return hardware + costs.ops_usd_per_month / DAYS_PER_MONTH
+
+
+def local_cost_per_request(
+    busy_s: float, requests_per_day: float, power_w: float, costs: Costs, *, hardware_usd: float | None = None
+) -> float:
+    """Energy for the busy time plus hardware and ops per day spread over the day's requests.
+
+    Above one machine's capacity (at costs.utilization_target) the amortisation scales with the machines
+    needed, so the cost per request never rises with volume.
     """
     energy = power_w * busy_s / 3.6e6 * costs.electricity_usd_per_kwh
-    if costs.hardware_sunk or requests_per_day <= 0:
+    if requests_per_day <= 0:
         return energy
-    per_day = costs.hardware_usd / (costs.amortization_months * 30.44)
-    machines = max(1.0, requests_per_day * busy_s / DAY_S)
-    return energy + per_day * machines / requests_per_day
+    return (
+        energy + local_fixed_usd_per_day(busy_s, requests_per_day, costs, hardware_usd=hardware_usd) / requests_per_day
+    )
 
 
 def reasoning_tokens_for(
@@ -283,29 +406,41 @@ def local_options(
     costs: Costs,
     speeds: dict[tuple[str, str, str], dict[str, Any]],
     calibration: dict[str, Any] | None,
+    *,
+    usable_gb: float | None = None,
+    hardware_usd: float | None = None,
+    traits: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[Option], list[str]]:
     """Local candidates that fit this hardware's memory at the workflow's context, with their predictions."""
     options: list[Option] = []
     skipped: list[str] = []
     context = workflow.input_tokens + workflow.output_tokens
-    power = hw.power_w or ASSUMED_POWER_W[hw.accelerator or "cpu"]
+    power = site_power_w(hw)
+    memory = usable_gb if usable_gb is not None else hw.memory_gb
     measured = {m["model"]: m for m in (calibration or {}).get("models", [])}
     for (model_id, quant, runtime), pred in speeds.items():
         spec = knowledge.model(model_id)
         assert spec is not None
+        if workflow.task == "autocomplete" and (traits or {}).get(spec.id, {}).get("fim") != "yes":
+            skipped.append(f"{model_id}: not a FIM-trained code model (autocomplete needs fill-in-the-middle)")
+            continue
         bpw = _bpw(knowledge, quant) or 4.89
-        fit = memory_fit(spec, quant, bpw, context, hw.memory_gb)
+        fit = memory_fit(spec, quant, bpw, context, memory)
         if fit.fits is False:
             continue
         if "pred_tg_tok_s" not in pred or "pred_pp_tok_s" not in pred:
             skipped.append(f"{model_id}: {pred.get('reason', 'no prediction')}")
             continue
         options.append(
-            _local_option(workflow, knowledge, spec, quant, runtime, fit.required_gb, pred, power, costs, None)
+            _local_option(
+                workflow, knowledge, spec, quant, runtime, fit.required_gb, pred, power, costs, None, hardware_usd
+            )
         )
     for name, model in measured.items():
         spec = match_catalog_model(name, knowledge)
-        option = _measured_option(workflow, knowledge, spec, name, model, hw, power, costs, calibration)
+        if workflow.task == "autocomplete" and (spec is None or (traits or {}).get(spec.id, {}).get("fim") != "yes"):
+            continue
+        option = _measured_option(workflow, knowledge, spec, name, model, hw, power, costs, calibration, hardware_usd)
         if option:
             options.append(option)
     return options, skipped
@@ -322,8 +457,9 @@ def _local_option(
     power: float,
     costs: Costs,
     measured_tasks: tuple[int, int] | None,
+    hardware_usd: float | None = None,
 ) -> Option:
-    score, used = task_score(spec.scores, workflow.task)
+    score, used = task_score(spec.scores, score_task(workflow))
     quant_row = knowledge.quant(quant)
     succ = success_estimate(
         score,
@@ -355,8 +491,10 @@ def _local_option(
         task_score=score,
         notes=[n for n in [note, f"success: {succ.basis}" + (f" ({', '.join(used)})" if used else "")] if n],
     )
-    option.cost_per_request_usd = local_cost_per_request(option.e2e_s, workflow.requests_per_day, power, costs)
-    option.capacity_per_day = DAY_S / option.e2e_s
+    option.cost_per_request_usd = local_cost_per_request(
+        option.e2e_s, workflow.requests_per_day, power, costs, hardware_usd=hardware_usd
+    )
+    option.capacity_per_day = DAY_S * costs.utilization_target / option.e2e_s
     return option
 
 
@@ -370,6 +508,7 @@ def _measured_option(
     power: float,
     costs: Costs,
     calibration: dict[str, Any] | None,
+    hardware_usd: float | None = None,
 ) -> Option | None:
     """The model this machine actually ran, with its measured speed and task results."""
     speed = model.get("speed", {})
@@ -397,6 +536,7 @@ def _measured_option(
         power,
         costs,
         (tasks.get("successes", 0), tasks.get("attempts", 0)),
+        hardware_usd,
     )
     option.notes.append(f"measured on this machine, run {calibration['run_id'] if calibration else '?'}")
     return option
@@ -405,14 +545,25 @@ def _measured_option(
 # --- hosted candidates ---------------------------------------------------------------------------------
 
 
-def hosted_options(workflow: Workflow, knowledge: Knowledge) -> list[Option]:
-    """Every priced hosted offer, with published or (labelled) assumed speed and token prices."""
-    options = []
+def score_task(workflow: Workflow) -> str:
+    """The task area whose published scores speak to a workflow (autocomplete is judged on coding)."""
+    return "coding" if workflow.task == "autocomplete" else workflow.task
+
+
+def hosted_options(workflow: Workflow, knowledge: Knowledge, *, network_rtt_ms: float = 0.0) -> list[Option]:
+    """Every priced hosted offer, with published or (labelled) assumed speed and token prices.
+
+    The network round trip from here is added to the provider's TTFT. Autocomplete has no hosted option: no
+    catalog offer is a fill-in-the-middle endpoint.
+    """
+    options: list[Option] = []
+    if workflow.task == "autocomplete":
+        return options
     for row in knowledge.hosted:
         if row.get("input_usd_per_m") is None or row.get("output_usd_per_m") is None:
             continue
         scores = {k.removeprefix("score_"): row.get(k) for k in row if k.startswith("score_")}
-        score, used = task_score(scores, workflow.task)
+        score, used = task_score(scores, score_task(workflow))
         succ = success_estimate(score, ease=CAPABILITY_EASE[workflow.capability])
         reasoning = 0.0
         notes = [f"success: {succ.basis}" + (f" ({', '.join(used)})" if used else "")]
@@ -428,6 +579,8 @@ def hosted_options(workflow: Workflow, knowledge: Knowledge) -> list[Option]:
             assumed.append(f"{ASSUMED_HOSTED_TPS:g} tok/s")
         if assumed:
             notes.append(f"assumed {' and '.join(assumed)}: no published figure")
+        if network_rtt_ms:
+            notes.append(f"TTFT includes {network_rtt_ms:g} ms network round trip (costs.network_rtt_ms)")
         cost = (
             workflow.input_tokens * row["input_usd_per_m"]
             + (workflow.output_tokens + reasoning) * row["output_usd_per_m"]
@@ -437,7 +590,7 @@ def hosted_options(workflow: Workflow, knowledge: Knowledge) -> list[Option]:
                 kind="hosted",
                 model=row["id"],
                 provider=row["provider"],
-                ttft_s=ttft or ASSUMED_HOSTED_TTFT_S,
+                ttft_s=(ttft or ASSUMED_HOSTED_TTFT_S) + network_rtt_ms / 1000,
                 decode_tps=tps or ASSUMED_HOSTED_TPS,
                 reasoning_tokens=reasoning,
                 answer_tokens=float(workflow.output_tokens),
@@ -632,7 +785,9 @@ def gap_warnings(workflow: Workflow, choice: Option | None, forced_local: bool) 
     return out
 
 
-def break_even_per_day(local: Option | None, hosted: Option | None, costs: Costs, power_w: float) -> float | None:
+def break_even_per_day(
+    local: Option | None, hosted: Option | None, costs: Costs, power_w: float, *, hardware_usd: float | None = None
+) -> float | None:
     """Requests per day above which local is cheaper than hosted (None when it never is)."""
     if local is None or hosted is None or hosted.cost_per_request_usd is None:
         return None
@@ -640,9 +795,12 @@ def break_even_per_day(local: Option | None, hosted: Option | None, costs: Costs
     margin = hosted.cost_per_request_usd - energy
     if margin <= 0:
         return None
-    if costs.hardware_sunk:
+    # Fixed cost per day at one machine (the volume where break-even happens is below one machine's capacity
+    # whenever local is cheaper per request at all).
+    fixed = local_fixed_usd_per_day(local.e2e_s, 1.0, costs, hardware_usd=hardware_usd)
+    if fixed <= 0:
         return 0.0
-    return (costs.hardware_usd / (costs.amortization_months * 30.44)) / margin
+    return fixed / margin
 
 
 def lens_reasons(
@@ -680,7 +838,7 @@ def lens_reasons(
         )
     else:
         latency = "No option could be timed."
-    power = hw.power_w or ASSUMED_POWER_W[hw.accelerator or "cpu"]
+    power = site_power_w(hw)
     be = break_even_per_day(best_local, best_hosted, profile.costs, power)
     local_1k = _per_1k(best_local)
     hosted_1k = _per_1k(best_hosted)
@@ -765,7 +923,7 @@ def option_json(option: Option) -> dict[str, Any]:
 
 def decision_json(d: Decision, profile: Profile, hw: Hardware) -> dict[str, Any]:
     """One workflow entry of the recommendation JSON contract."""
-    power = hw.power_w or ASSUMED_POWER_W[hw.accelerator or "cpu"]
+    power = site_power_w(hw)
     chosen = option_json(d.choice) if d.choice else {"choice": None, "predicted": None}
     return {
         "name": d.workflow.name,
@@ -816,27 +974,53 @@ def recommend(
     predictor: SpeedPredictor,
     detected: dict[str, Any],
     calibration: dict[str, Any] | None = None,
+    *,
+    knowledge_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The recommendation JSON for every workflow in the profile."""
+    directory = knowledge_dir or get_settings().knowledge_dir
+    traits = model_traits(directory)
     hw, hw_info = resolve_hardware(profile.hardware, detected, knowledge, calibration)
+    price, price_basis = device_price_usd(hw, profile.costs, load_device_prices(directory))
+    # Every cost below uses the resolved price (the profile's, the catalog's or the assumed one).
+    profile = profile.model_copy(update={"costs": profile.costs.model_copy(update={"hardware_usd": price})})
+    usable = hw_info["usable_memory_gb"]
     applies = hw_info["calibration_applies"]
     measured_rows = calibration_rows(calibration, hw, knowledge) if applies else []
     runtimes = dict(RUNTIMES)
     if applies and calibration and calibration.get("backend", {}).get("kind") == "ollama":
         runtimes.update(OLLAMA_RUNTIME)
     speeds = (
-        local_speed_table(knowledge, predictor, hw, measured_rows, runtimes=runtimes) if hw.memory_bandwidth_gbs else {}
+        local_speed_table(knowledge, predictor, hw, measured_rows, runtimes=runtimes, usable_gb=usable)
+        if hw.memory_bandwidth_gbs
+        else {}
     )
     workflows = []
     decisions = []
     for workflow in profile.workflows:
         local, _skipped = local_options(
-            workflow, knowledge, hw, profile.costs, speeds, calibration if applies else None
+            workflow,
+            knowledge,
+            hw,
+            profile.costs,
+            speeds,
+            calibration if applies else None,
+            usable_gb=usable,
+            traits=traits,
         )
-        hosted = hosted_options(workflow, knowledge)
+        hosted = hosted_options(workflow, knowledge, network_rtt_ms=profile.costs.network_rtt_ms)
         decision = decide(workflow, local, hosted, profile, hw)
         decisions.append(decision)
         workflows.append(decision_json(decision, profile, hw))
     hw_info["costs"] = profile.costs.model_dump()
+    hw_info["cost_basis"] = {
+        "hardware_usd": price_basis,
+        "power_w": f"{hw.power_w:g} W x {hw.count or 1}"
+        if hw.power_w
+        else f"assumed {ASSUMED_POWER_W[hw.accelerator or 'cpu']:g} W per device (set hardware.power_w)",
+        "utilization_target": f"{profile.costs.utilization_target:g} of the day busy at most when sizing capacity",
+        "ops_usd_per_month": profile.costs.ops_usd_per_month,
+        "redundancy": profile.costs.redundancy,
+    }
     hw_info["calibration"] = calibration.get("run_id") if calibration else None
     return {"hardware": hw_info, "workflows": workflows}

@@ -52,6 +52,10 @@ def markdown_record(result: dict[str, Any], *, profile_source: str = "profile") 
     out += [
         f"- Electricity ${costs.get('electricity_usd_per_kwh')}/kWh; hardware ${costs.get('hardware_usd')} amortised over "
         f"{costs.get('amortization_months')} months{' (treated as sunk)' if costs.get('hardware_sunk') else ''}.",
+        f"- Hardware price: {hw.get('cost_basis', {}).get('hardware_usd', 'given')}; power: {hw.get('cost_basis', {}).get('power_w', '—')}.",
+        f"- Capacity sized at {costs.get('utilization_target')} utilisation; ops ${costs.get('ops_usd_per_month')}/month"
+        f"{'; a spare machine counted (redundancy)' if costs.get('redundancy') else ''}; hosted TTFT includes a "
+        f"{costs.get('network_rtt_ms')} ms network round trip.",
         "- Local cost = energy for the busy time + amortisation at the utilisation the volume implies; hosted cost = token prices, reasoning tokens billed.",
         f"- Capability thresholds on the task-area score: advanced ≥ {CAPABILITY_THRESHOLDS['advanced']:.0f}, frontier ≥ {CAPABILITY_THRESHOLDS['frontier']:.0f}.",
         f"- Hosted speed without a published figure: TTFT {ASSUMED_HOSTED_TTFT_S:g} s, {ASSUMED_HOSTED_TPS:g} tok/s (labelled assumed).",

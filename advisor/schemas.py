@@ -11,8 +11,17 @@ Sensitivity = Literal["public", "internal", "confidential", "regulated"]
 Iteration = Literal["prototype", "evolving", "stable"]
 Capability = Literal["routine", "advanced", "frontier"]
 Task = Literal[
-    "classification", "extraction", "summarization", "drafting", "coding", "reasoning", "chat", "tool-calling"
+    "classification",
+    "extraction",
+    "summarization",
+    "drafting",
+    "coding",
+    "autocomplete",  # inline fill-in-the-middle completion: needs a FIM-trained code model
+    "reasoning",
+    "chat",
+    "tool-calling",
 ]
+Interconnect = Literal["pcie", "nvlink", "none"]
 
 
 class Strict(BaseModel):
@@ -26,20 +35,36 @@ class Hardware(Strict):
 
     name: str | None = None
     accelerator: Accelerator | None = None
-    memory_gb: float | None = Field(default=None, gt=0, le=4096, description="memory usable for weights")
+    memory_gb: float | None = Field(
+        default=None,
+        gt=0,
+        le=4096,
+        description="per device: VRAM; on Apple the unified memory as sold (the GPU-usable share is derived)",
+    )
     memory_bandwidth_gbs: float | None = Field(default=None, gt=0, le=20000)
     system_ram_gb: float | None = Field(default=None, gt=0, le=65536)
     power_w: float | None = Field(default=None, gt=0, le=20000)
     fp16_tflops: float | None = Field(default=None, gt=0, le=100000)
+    count: int | None = Field(default=None, ge=1, le=64, description="identical accelerators; memory is per device")
+    interconnect: Interconnect | None = Field(default=None, description="how the devices talk (pcie | nvlink | none)")
+    gpu_memory_limit_gb: float | None = Field(
+        default=None, gt=0, le=4096, description="Apple: the GPU-wired limit if raised (iogpu.wired_limit_mb)"
+    )
 
 
 class Costs(Strict):
-    """Local cost assumptions; defaults are documented in the README."""
+    """Local cost assumptions; defaults are documented in the README and labelled "assumed" where used."""
 
     electricity_usd_per_kwh: float = Field(default=0.15, ge=0, le=5)
-    hardware_usd: float = Field(default=2500.0, ge=0, le=10_000_000)
+    # None: the catalog's sourced price for the device (knowledge/device_prices.csv), else an assumed default.
+    hardware_usd: float | None = Field(default=None, ge=0, le=10_000_000)
     amortization_months: float = Field(default=36.0, gt=0, le=240)
     hardware_sunk: bool = False  # true when the machine is already bought for other reasons
+    # Share of the day a deployment may be busy (the rest is peak margin) when sizing capacity.
+    utilization_target: float = Field(default=0.6, gt=0, le=1)
+    network_rtt_ms: float = Field(default=80.0, ge=0, le=10_000)  # round trip to hosted APIs from here
+    ops_usd_per_month: float = Field(default=0.0, ge=0, le=10_000_000)  # staff, support, monitoring (local)
+    redundancy: bool = False  # true: production needs a second machine for uptime; its cost is counted
 
 
 class HostedPolicy(Strict):
@@ -110,6 +135,7 @@ class Measurement(BaseModel):
     quantization: str | None
     context_size: int | None
     hardware_fingerprint: str
+    device: str | None = None  # what ran the model (cpu, metal, cuda...): a CPU row never shifts GPU predictions
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     reasoning_tokens: int | None = None

@@ -385,3 +385,155 @@ def test_bad_profiles_exit_2_naming_every_bad_field(case: str, tmp_path: Path, s
     assert "Traceback" not in done.stderr
     for fragment in expected:
         assert fragment in done.stderr, (fragment, done.stderr)
+
+
+# --- the DESIGN profile fields: accepted, and each wired into the decision ---------------------------------
+
+DESIGN_PROFILE = """
+hardware:
+  name: RTX 4090 desktop
+  accelerator: nvidia
+  memory_gb: 24
+  memory_bandwidth_gbs: 1008
+  system_ram_gb: 64
+  power_w: 450
+  count: 1
+  interconnect: pcie
+  gpu_memory_limit_gb: null
+costs:
+  electricity_usd_per_kwh: 0.15
+  hardware_usd: null
+  amortization_months: 36
+  hardware_sunk: false
+  utilization_target: 0.6
+  network_rtt_ms: 80
+  ops_usd_per_month: 0
+  redundancy: false
+hosted:
+  approved_for_confidential: []
+workflows:
+  - name: support reply drafts
+    task: drafting
+    data_sensitivity: regulated
+    iteration: prototype
+    latency_budget_s: 3
+    interactive: true
+    requests_per_day: 2000
+    input_tokens: 800
+    output_tokens: 200
+    capability: routine
+  - name: inline completion
+    task: autocomplete
+"""
+
+
+def test_every_design_profile_field_is_accepted() -> None:
+    profile = parse_profile(DESIGN_PROFILE, source="design")
+    assert profile.hardware is not None and profile.hardware.count == 1 and profile.hardware.interconnect == "pcie"
+    assert profile.costs.hardware_usd is None and profile.costs.utilization_target == 0.6
+    assert profile.costs.network_rtt_ms == 80 and profile.costs.redundancy is False
+    assert profile.workflows[1].task == "autocomplete"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "hardware: {interconnect: infiniband}\nworkflows: [{name: a}]\n",
+        "hardware: {count: 0}\nworkflows: [{name: a}]\n",
+        "costs: {utilization_target: 1.5}\nworkflows: [{name: a}]\n",
+        "costs: {network_rtt_ms: -1}\nworkflows: [{name: a}]\n",
+        "costs: {ops_usd_per_month: -5}\nworkflows: [{name: a}]\n",
+    ],
+)
+def test_out_of_range_design_fields_are_bad_input(bad: str) -> None:
+    from advisor.errors import InputError
+
+    with pytest.raises(InputError):
+        parse_profile(bad, source="bad")
+
+
+def test_apple_usable_memory_is_the_wired_share_unless_a_limit_is_given() -> None:
+    from advisor.recommend import usable_memory_gb
+
+    mac = Hardware(accelerator="apple", memory_gb=64)
+    assert usable_memory_gb(mac, memory_detected=False)[0] == pytest.approx(48.0)
+    raised = mac.model_copy(update={"gpu_memory_limit_gb": 56})
+    assert usable_memory_gb(raised, memory_detected=False)[0] == pytest.approx(56.0)
+    # Detection already reports the wired share: it is not derated twice.
+    assert usable_memory_gb(Hardware(accelerator="apple", memory_gb=48), memory_detected=True)[0] == 48.0
+    # Other accelerators: memory_gb is VRAM, used as is.
+    assert usable_memory_gb(Hardware(accelerator="nvidia", memory_gb=24), memory_detected=False)[0] == 24.0
+
+
+def test_a_64gb_mac_does_not_fit_a_63gb_model(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    mac = {"name": "Apple M4 Pro", "accelerator": "apple", "memory_gb": 64, "memory_bandwidth_gbs": 273}
+    workflow = {"name": "w", "data_sensitivity": "regulated", "latency_budget_s": 600}
+    entry = run({"hardware": mac, "workflows": [workflow]}, knowledge, predictor)["workflows"][0]
+    local = [o for o in [entry["choice"], *entry["alternatives"]] if o and o["kind"] == "local"]
+    assert local and all(o["memory_required_gb"] <= 48.0 for o in local)
+
+
+def test_a_rig_sums_device_memory_less_overhead(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    from advisor.recommend import RIG_OVERHEAD_GB_PER_EXTRA_DEVICE, usable_memory_gb
+
+    rig = Hardware(accelerator="nvidia", memory_gb=24, count=2, interconnect="pcie")
+    total, how = usable_memory_gb(rig, memory_detected=False)
+    assert total == pytest.approx(48 - RIG_OVERHEAD_GB_PER_EXTRA_DEVICE) and "2 x 24" in how
+    hw = {"name": "2x RTX 3090", "accelerator": "nvidia", "memory_gb": 24, "memory_bandwidth_gbs": 936, "power_w": 350}
+    workflow = {"name": "w", "data_sensitivity": "regulated", "latency_budget_s": 600, "capability": "advanced"}
+    one = run({"hardware": hw, "workflows": [workflow]}, knowledge, predictor)
+    two = run({"hardware": {**hw, "count": 2}, "workflows": [workflow]}, knowledge, predictor)
+    assert two["hardware"]["usable_memory_gb"] == pytest.approx(total)
+    sizes_two = [o["memory_required_gb"] for o in [two["workflows"][0]["choice"], *two["workflows"][0]["alternatives"]]]
+    sizes_one = [o["memory_required_gb"] for o in [one["workflows"][0]["choice"], *one["workflows"][0]["alternatives"]]]
+    assert max(sizes_one) <= 24 and max(sizes_two) <= total
+    assert "x 2" in two["hardware"]["cost_basis"]["power_w"]
+
+
+def test_ops_redundancy_and_utilisation_enter_the_local_cost() -> None:
+    from advisor.recommend import DAYS_PER_MONTH, local_cost_per_request, machines_needed
+
+    base = Costs(hardware_usd=3000)
+    busy, volume, power = 2.0, 1000.0, 300.0
+    plain = local_cost_per_request(busy, volume, power, base)
+    with_ops = local_cost_per_request(busy, volume, power, base.model_copy(update={"ops_usd_per_month": 900}))
+    assert with_ops - plain == pytest.approx(900 / DAYS_PER_MONTH / volume)
+    spare = local_cost_per_request(busy, volume, power, base.model_copy(update={"redundancy": True}))
+    energy = power * busy / 3.6e6 * base.electricity_usd_per_kwh
+    assert spare - energy == pytest.approx(2 * (plain - energy))  # one machine's load: the spare doubles hardware
+    # A lower utilisation target means more machines for the same load.
+    heavy = 100_000.0
+    assert machines_needed(busy, heavy, base.model_copy(update={"utilization_target": 0.3})) == pytest.approx(
+        2 * machines_needed(busy, heavy, base)
+    )
+
+
+def test_network_round_trip_is_added_to_hosted_ttft(knowledge: Knowledge) -> None:
+    workflow = Workflow(name="w", task="chat")
+    near = {o.key(): o.ttft_s for o in hosted_options(workflow, knowledge, network_rtt_ms=0)}
+    far = {o.key(): o.ttft_s for o in hosted_options(workflow, knowledge, network_rtt_ms=250)}
+    assert near and all(far[k] - near[k] == pytest.approx(0.25) for k in near)
+
+
+def test_hardware_price_is_given_else_sourced_else_assumed(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    workflow = {"name": "w", "latency_budget_s": 60}
+    given = run({"hardware": RTX, "costs": {"hardware_usd": 1800}, "workflows": [workflow]}, knowledge, predictor)
+    assert given["hardware"]["costs"]["hardware_usd"] == 1800
+    assert "given" in given["hardware"]["cost_basis"]["hardware_usd"]
+    unknown = run(
+        {"hardware": {**RTX, "name": "Some unlisted accelerator"}, "workflows": [workflow]}, knowledge, predictor
+    )
+    assert unknown["hardware"]["cost_basis"]["hardware_usd"].startswith("assumed")
+
+
+def test_autocomplete_needs_a_fim_model_and_has_no_hosted_option(
+    knowledge: Knowledge, predictor: SpeedPredictor
+) -> None:
+    from advisor.recommend import model_traits
+    from advisor.settings import KNOWLEDGE_DIR
+
+    fim = {m for m, t in model_traits(KNOWLEDGE_DIR).items() if t.get("fim") == "yes"}
+    workflow = {"name": "tab", "task": "autocomplete", "data_sensitivity": "public", "latency_budget_s": 1}
+    entry = run({"hardware": RTX, "workflows": [workflow]}, knowledge, predictor)["workflows"][0]
+    options = [o for o in [entry["choice"], *entry["alternatives"]] if o]
+    assert options and all(o["kind"] == "local" and o["model"] in fim for o in options)
