@@ -67,6 +67,11 @@ class GenerationResult:
     timed_out: bool = False
     finish_reason: str | None = None
     error: str | None = None  # a mid-stream failure; what came before it is kept
+    # How the stream ended: complete | truncated (closed early, no finish marker) | malformed (bad chunks seen)
+    # | error (failed mid-stream) | timed_out. Only "complete" streams belong in speed medians.
+    stream_status: str = "complete"
+    malformed_chunks: int = 0  # stream lines or chunks that were not valid; each was skipped
+    retries: int = 0  # attempts refused as busy (HTTP 429/503) before this one streamed
 
     def add_chunk(
         self, *, reasoning: str = "", answer: str = "", is_reasoning: bool = False, now: float | None = None
