@@ -309,3 +309,43 @@ def test_server_token_count_tries_the_known_tokenize_endpoints() -> None:
     assert openai_backend(python_server).server_token_count("a b") == 2
     assert openai_backend(vllm).server_token_count("a b c d") == 4
     assert openai_backend(lambda r: httpx.Response(404)).server_token_count("x") is None
+
+
+# --- stream labels (hardening) -------------------------------------------------------------------------
+
+
+def test_openai_odd_chunk_shapes_are_counted_not_raised() -> None:
+    chunks: list[object] = [
+        delta(content="a"),
+        {"choices": [{"delta": "not an object"}]},
+        {"choices": [{"delta": {"content": 7}}]},
+        {"choices": [1, 2]},
+        {"choices": [], "usage": {"prompt_tokens": "many", "completion_tokens": -3}},
+        {"choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": "stop"}]},
+    ]
+    result = openai_backend(lambda r: httpx.Response(200, content=sse(chunks))).generate("m", REQ)
+    assert result.answer_text == "ab"
+    assert (result.malformed_chunks, result.stream_status) == (3, "malformed")
+    assert result.prompt_tokens is None and result.output_tokens == 2  # nonsense counters are not taken
+
+
+def test_openai_done_without_finish_reason_is_complete_and_no_marker_is_truncated() -> None:
+    done = openai_backend(lambda r: httpx.Response(200, content=sse([delta(content="x")]))).generate("m", REQ)
+    assert done.stream_status == "complete" and done.error is None
+    cut = openai_backend(lambda r: httpx.Response(200, content=sse([delta(content="x")], done=False))).generate(
+        "m", REQ
+    )
+    assert cut.stream_status == "truncated" and cut.error and "closed the stream early" in cut.error
+
+
+def test_openai_a_page_that_is_not_a_stream_is_malformed() -> None:
+    result = openai_backend(lambda r: httpx.Response(200, text="<html>\n<body>hi</body>\n</html>\n")).generate("m", REQ)
+    assert result.stream_status == "malformed" and result.malformed_chunks == 3 and result.t_first_chunk is None
+
+
+def test_ollama_truncated_stream_is_labelled() -> None:
+    result = ollama([msg("Par"), msg("is")]).generate("qwen3:0.6b", REQ)
+    assert result.answer_text == "Paris" and result.stream_status == "truncated"
+    assert result.error and "no final 'done' message" in result.error
+    complete = ollama([msg("Par"), msg("is"), FINAL]).generate("qwen3:0.6b", REQ)
+    assert complete.stream_status == "complete" and complete.error is None
