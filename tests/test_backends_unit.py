@@ -349,3 +349,14 @@ def test_ollama_truncated_stream_is_labelled() -> None:
     assert result.error and "no final 'done' message" in result.error
     complete = ollama([msg("Par"), msg("is"), FINAL]).generate("qwen3:0.6b", REQ)
     assert complete.stream_status == "complete" and complete.error is None
+
+
+def test_openai_lines_that_are_not_utf8_or_too_long_are_malformed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from advisor.backends import openai_compat
+
+    monkeypatch.setattr(openai_compat, "MAX_LINE_BYTES", 1000)
+    body = sse([delta(content="a")], done=False) + b"data: \xff\xfe\n\n" + b"data: " + b"x" * 5000 + b"\n\n"
+    body += sse([{"choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": "stop"}]}])
+    result = openai_backend(lambda r: httpx.Response(200, content=body)).generate("m", REQ)
+    assert result.answer_text == "ab" and (result.malformed_chunks, result.stream_status) == (2, "malformed")
+    assert result.error and "2 malformed line(s) skipped" in result.error

@@ -26,6 +26,7 @@ from advisor.backends.openai_compat import (
     MAX_RETRY_WAIT_S,
     RETRY_STATUSES,
     deadline_transport,
+    note_malformed,
     request_deadline,
     send_with_retries,
     settle_status,
@@ -236,7 +237,7 @@ class OllamaBackend:
             if problem is not None or part is None:
                 result.malformed_chunks += 1
                 if result.error is None:
-                    result.error = f"malformed NDJSON line from Ollama at {self.base_url}: {problem}"
+                    result.error = f"{self._malformed}: {problem}"
                 continue
             message = part.message
             if message.thinking:
@@ -252,7 +253,12 @@ class OllamaBackend:
             if time.perf_counter() > deadline:
                 result.timed_out = True
                 break
+        note_malformed(result, self._malformed)
         return done, False
+
+    @property
+    def _malformed(self) -> str:
+        return f"malformed NDJSON line from Ollama at {self.base_url}"
 
     @staticmethod
     def _read_counters(part: Any, result: GenerationResult) -> None:

@@ -295,6 +295,17 @@ def settle_status(result: GenerationResult, *, finished: bool, failed: bool) -> 
         result.stream_status = "complete"
 
 
+def note_malformed(result: GenerationResult, what: str) -> None:
+    """Say in result.error how many stream lines were skipped as malformed (the first one is described)."""
+    if not result.malformed_chunks:
+        return
+    total = f"{result.malformed_chunks} malformed line(s) skipped in all"
+    if result.error is None:
+        result.error = f"{what}: {total} (not UTF-8, or longer than {MAX_LINE_BYTES} bytes)"
+    elif result.error.startswith(what):
+        result.error += f" ({total})"
+
+
 class _Malformed(Exception):
     """One stream chunk that is not what the protocol promises; it is skipped and counted."""
 
@@ -481,8 +492,7 @@ class OpenAICompatBackend:
             if time.perf_counter() > deadline:
                 result.timed_out = True
                 break
-        if result.malformed_chunks and result.error and "malformed" in result.error:
-            result.error += f" ({result.malformed_chunks} malformed line(s) skipped in all)"
+        note_malformed(result, f"malformed SSE chunk from {url}")
         return done or result.finish_reason is not None, False
 
     def _consume(
