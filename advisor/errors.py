@@ -25,6 +25,10 @@ class ModelNotFound(BackendError):
     """The runtime does not have the model asked for."""
 
 
+class WorkerCrashed(BackendError):
+    """The llama.cpp worker process died (signal, OOM kill); the message names the model, the signal and the fix."""
+
+
 class StoreError(AdvisorError):
     """The measurement store could not be opened or written."""
 

@@ -40,6 +40,7 @@ class ModelInfo:
     load_source: str  # "embedded" | "ollama:load_duration" | "not reported"
     size_bytes: int | None = None
     params_b: float | None = None
+    device: str | None = None  # what ran the model: "cpu", "metal", "cuda"...; None when the runtime will not say
 
 
 @dataclass
