@@ -61,3 +61,73 @@ def recommend_profile(
     if calibration is None and profile.calibration:
         calibration = load_calibration(profile.calibration, relative_to=base_dir)
     return recommend(profile, knowledge(), predictor(), detected_hardware(), calibration)
+
+
+def calibrate_and_store(
+    backend: Any,
+    models: list[str],
+    suite: Any,
+    *,
+    hardware: dict[str, Any],
+    quick: bool = False,
+    timeout_s: float | None = None,
+    bandwidth_probe: dict[str, Any] | None = None,
+    on_progress: Any = None,
+    should_stop: Any = None,
+    store_path: Path | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Calibrate and append every measurement to the SQLite store as it arrives (the CLI and the app both call this).
+
+    The report gains `store`: the path, how many rows were stored, and the problem if the store failed, so a
+    caller can say when fewer rows were stored than measured. Measuring goes on when the store fails.
+    """
+    from advisor.calibrate import calibrate, new_run_id
+    from advisor.errors import StoreError
+    from advisor.store import MeasurementStore
+
+    path = store_path or get_settings().store_path
+    run_id = run_id or new_run_id()
+    problems: list[str] = []
+    stored = 0
+    store: MeasurementStore | None = None
+    try:
+        store = MeasurementStore(path)
+        store.start_run(run_id, run_id[:15], backend.kind)
+    except StoreError as exc:
+        problems.append(str(exc))
+
+    def progress(step: Any) -> None:
+        nonlocal stored
+        if step.measurement is not None and store is not None and not problems:
+            try:
+                store.add(step.measurement)
+                stored += 1
+            except StoreError as exc:  # keep measuring; the report still gets everything
+                problems.append(str(exc))
+        if on_progress is not None:
+            on_progress(step)
+
+    try:
+        report = calibrate(
+            backend,
+            models,
+            suite,
+            hardware=hardware,
+            quick=quick,
+            timeout_s=timeout_s,
+            on_progress=progress,
+            should_stop=should_stop,
+            bandwidth_probe=bandwidth_probe,
+            run_id=run_id,
+        )
+        if store is not None and not problems:
+            try:
+                store.finish_run(report)
+            except StoreError as exc:
+                problems.append(str(exc))
+    finally:
+        if store is not None:
+            store.close()
+    report["store"] = {"path": str(path), "stored": stored, "problem": problems[0] if problems else None}
+    return report

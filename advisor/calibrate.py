@@ -14,7 +14,7 @@ import yaml
 
 from advisor.backends.base import Backend, GenerationRequest, GenerationResult, ModelInfo
 from advisor.checkers import CheckSpecError, run_check, run_pair_check, validate_spec
-from advisor.errors import AdvisorError, BackendUnreachable, InputError, ModelNotFound
+from advisor.errors import AdvisorError, BackendError, BackendUnreachable, InputError, ModelNotFound
 from advisor.schemas import Measurement, Spread
 
 REPORT_SCHEMA = "decision-lens/calibration/v1"
@@ -249,6 +249,9 @@ def calibrate(
         except AdvisorError as exc:
             report["errors"].append({"model": model, "step": "load", "error": str(exc)})
             continue
+        build = getattr(backend, "build", None)
+        if build:  # which llama.cpp build ran: CPU features compiled in, GPU offload
+            report["backend"]["build"] = build
         runner = _ModelRun(
             backend,
             info,
@@ -260,16 +263,26 @@ def calibrate(
             step=step,
             should_stop=should_stop,
         )
+        interrupted = False
         try:
             runner.run(quick=quick)
-        except BackendUnreachable as exc:
+        except BackendError as exc:  # unreachable server, dead worker: keep what was measured, say where it stopped
             report["errors"].append({"model": model, "step": runner.current, "error": str(exc)})
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (the CLI turns it into this): keep the report
+            interrupted = True
+            report["errors"].append(
+                {"model": model, "step": runner.current, "error": "interrupted (Ctrl-C or SIGTERM)"}
+            )
         report["models"].append(summarize(info, runner.measurements))
+        if interrupted:
+            report["status"] = "interrupted"
+            break
         if runner.cancelled:
             cancelled = True
             report["errors"].append({"model": model, "step": runner.current, "error": "cancelled by the user"})
             break
     report["complete"] = not report["errors"] and not cancelled
+    report.setdefault("status", "complete" if report["complete"] else "cancelled" if cancelled else "failed")
     return report
 
 
@@ -299,6 +312,7 @@ class _ModelRun:
             quantization=info.quantization,
             context_size=info.context_size,
             hardware_fingerprint=fingerprint,
+            device=info.device,
         )
         self.timeout_s, self.step, self.should_stop = timeout_s, step, should_stop
         self.measurements: list[Measurement] = []
@@ -433,6 +447,7 @@ def summarize(info: ModelInfo, measurements: list[Measurement]) -> dict[str, Any
         "params_b": info.params_b,
         "load_s": info.load_s,
         "load_source": info.load_source,
+        "device": info.device,
         "speed": speed,
         "tasks": {
             "attempts": len(tasks),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +19,25 @@ from advisor.settings import DEFAULT_SUITE, get_settings
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically enough for our use: a temp file renamed over the target."""
+    """Write JSON atomically: a complete temp file renamed over the target, never a truncated file left behind."""
+    write_atomic(path, json.dumps(payload, indent=2, default=str))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to a temp file in the same folder, fsync it, rename it over the target; clean up on failure."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         tmp.replace(path)
     except OSError as exc:
-        raise InputError(f"cannot write '{path}' ({exc.strerror}); choose a writable path") from exc
+        tmp.unlink(missing_ok=True)
+        raise StoreError(
+            f"cannot write '{path}' ({exc.strerror or exc}); free some space or choose another path"
+        ) from exc
 
 
 def check_writable(path: Path, option: str) -> None:
@@ -129,11 +143,10 @@ def calibrate(
     probe: bool,
 ) -> None:
     """Measure this machine: TTFT, prefill and decode rates, reasoning vs answer tokens, task success."""
+    from advisor.api import calibrate_and_store
     from advisor.backends import make_backend
-    from advisor.calibrate import calibrate as run_calibration
-    from advisor.calibrate import load_suite, new_run_id, plan_steps
+    from advisor.calibrate import load_suite, plan_steps
     from advisor.hardware import detect, probe_bandwidth
-    from advisor.store import MeasurementStore
     from advisor.sweep import parse_levels, sweep
 
     if timeout_s is not None and timeout_s <= 0:
@@ -146,64 +159,62 @@ def calibrate(
     if json_path:
         check_writable(json_path, "--json")
     suite = load_suite(suite_path)
-    settings = get_settings()
-    store = MeasurementStore(settings.store_path)
+    settings = get_settings()  # an invalid ADVISOR_TIMEOUT_S is a bad input, reported before measuring
+    timeout = timeout_s if timeout_s is not None else settings.timeout_s
     backend = make_backend(backend_kind, url=url, api_key=os.environ.get("ADVISOR_API_KEY"))
     if backend.kind != "embedded":
         backend.list_models()  # fail fast, before measuring anything, when the server cannot be reached
     model_list = list(models) or [_default_model(backend)]
     det = detect().as_json()
     bandwidth = probe_bandwidth() if probe else None
-    store_problem: list[str] = []
-    run_id = new_run_id()
-    store.start_run(run_id, run_id[:15], backend.kind)
     total = plan_steps(suite, quick=quick, n_models=len(model_list))
-    with click.progressbar(length=total, label="calibrating", file=sys.stderr, show_pos=True) as bar:
-
-        def on_progress(progress: Any) -> None:
-            bar.update(1)
-            if progress.measurement is not None and not store_problem:
-                try:
-                    store.add(progress.measurement)
-                except StoreError as exc:  # keep measuring; the JSON report still gets everything
-                    store_problem.append(str(exc))
-
-        result = run_calibration(
+    with (
+        _sigterm_as_interrupt(),
+        click.progressbar(length=total, label="calibrating", file=sys.stderr, show_pos=True) as bar,
+    ):
+        result = calibrate_and_store(
             backend,
             model_list,
             suite,
             hardware=det,
             quick=quick,
-            timeout_s=timeout_s,
-            on_progress=on_progress,
+            timeout_s=timeout,
+            on_progress=lambda _progress: bar.update(1),
             bandwidth_probe=bandwidth,
-            run_id=run_id,
+            store_path=settings.store_path,
         )
-    if levels and result["models"]:
-        click.echo("concurrency sweep:", err=True)
-        try:
-            result["concurrency"] = sweep(
-                backend,
-                result["models"][0]["model"],
-                levels,
-                slo_ttft_s=slo_ttft,
-                slo_tpot_ms=slo_tpot_ms,
-                timeout_s=timeout_s or suite.timeout_s,
-                on_progress=lambda msg: click.echo("  " + msg, err=True),
-            )
-        except AdvisorError as exc:  # the calibration above is kept and reported
-            result["errors"].append(
-                {"model": result["models"][0]["model"], "step": "concurrency sweep", "error": str(exc)}
-            )
-            result["complete"] = False
+        if levels and result["models"] and result.get("status") != "interrupted":
+            click.echo("concurrency sweep:", err=True)
+            try:
+                result["concurrency"] = sweep(
+                    backend,
+                    result["models"][0]["model"],
+                    levels,
+                    slo_ttft_s=slo_ttft,
+                    slo_tpot_ms=slo_tpot_ms,
+                    timeout_s=timeout,
+                    on_progress=lambda msg: click.echo("  " + msg, err=True),
+                )
+            except (AdvisorError, KeyboardInterrupt) as exc:  # the calibration above is kept and reported
+                result["errors"].append(
+                    {
+                        "model": result["models"][0]["model"],
+                        "step": "concurrency sweep",
+                        "error": str(exc) or "interrupted",
+                    }
+                )
+                result["complete"] = False
     backend.close()
-    if not store_problem:
-        try:
-            store.finish_run(result)
-        except StoreError as exc:
-            store_problem.append(str(exc))
     if json_path:
         write_json(json_path, result)
+    store = result["store"]
+    if result.get("status") == "interrupted":
+        click.echo(
+            f"interrupted: {store['stored']} measurement(s) kept in {store['path']}"
+            + (f" and in {json_path}" if json_path else ""),
+            err=True,
+        )
+        sys.exit(130)
     if not result["measurements"] and result["errors"]:
         raise AdvisorError("nothing was measured: " + "; ".join(e["error"] for e in result["errors"]))
     click.echo(summary_table(result))
@@ -214,19 +225,41 @@ def calibrate(
                 f"{row['concurrency']:>11}  {row['throughput_tok_s']!s:<8} {row['requests_per_s']!s:<7} "
                 f"{_num(row['ttft_p50_s'])}  {_num(row['ttft_p95_s'])}  {_num(row['tpot_p50_ms'])}  {row['goodput_rps']}"
             )
-    for problem in store_problem:
-        click.echo(f"warning: {problem}", err=True)
+    measured = len(result["measurements"])
     click.echo(
-        f"\nstored in {settings.store_path} as run {result['run_id']}"
+        f"\nstored {store['stored']} of {measured} measurements in {store['path']} as run {result['run_id']}"
         + (f"; report written to {json_path}" if json_path else ""),
         err=True,
     )
+    if store["stored"] < measured:
+        raise StoreError(
+            f"only {store['stored']} of {measured} measurements reached the store ({store['problem']})"
+            + (f"; all {measured} are in {json_path}" if json_path else "; re-run with --json PATH to keep them all")
+        )
     if not result["complete"]:
         raise AdvisorError(
             "calibration incomplete: "
             + "; ".join(e["error"] for e in result["errors"])
             + (" (measurements so far were saved)" if result["measurements"] else "")
         )
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a calibration the way Ctrl-C does: what was measured is kept and the report written."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. called from a test runner thread): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _num(value: float | None) -> str:
@@ -290,11 +323,7 @@ def recommend(
 
 
 def _write_text(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write '{path}' ({exc.strerror}); choose a writable path") from exc
+    write_atomic(path, text)
 
 
 @cli.command("predict-speed")
@@ -342,6 +371,22 @@ def knowledge_validate(directory: Path | None) -> None:
     )
     for warning in k.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command()
+@click.option("--backend", "backend_kind", default=None, help="Also check a server: openai | ollama (with --url).")
+@click.option("--url", default=None, help="The server URL to check.")
+@click.option("--no-engine", is_flag=True, help="Skip the embedded llama.cpp check (a few seconds).")
+def doctor(backend_kind: str | None, url: str | None, no_engine: bool) -> None:
+    """Check this install: the engine decodes in a worker, the store and cache are writable, the predictor loads."""
+    from advisor.doctor import passed, run_checks
+
+    if url and backend_kind not in ("openai", "ollama"):
+        raise InputError("--url needs --backend openai or --backend ollama")
+    checks = run_checks(backend=backend_kind, url=url, engine=not no_engine, on_check=lambda c: click.echo(c.line()))
+    if not passed(checks):
+        failed = [c.name for c in checks if c.required and c.status == "fail"]
+        raise AdvisorError(f"{len(failed)} required check(s) failed: {', '.join(failed)}")
 
 
 @cli.command()
