@@ -34,7 +34,13 @@ PAGES = (
 
 def _render(module: str) -> Callable[[], None]:
     def run() -> None:
-        importlib.import_module(f"advisor.ui.pages.{module}").render()
+        from advisor.ui import state
+
+        state.restore_autosave()  # once per session: what was typed before a reload or a restart comes back
+        try:
+            importlib.import_module(f"advisor.ui.pages.{module}").render()
+        finally:
+            state.autosave()  # after every run, so an edit is on disk before anything can go wrong
 
     run.__name__ = module  # st.Page derives identity from the callable; keep it per page
     return run

@@ -223,6 +223,102 @@ def hosted_policy() -> HostedPolicy:
     return HostedPolicy(approved_for_confidential=approved())
 
 
+# --- autosave: the profile being edited survives reloads, restarts and crashes ------------------------------------
+
+AUTOSAVE_NAME = "autosave.json"
+AUTOSAVED = "dl_autosaved"  # digest of what is on disk, so unchanged runs write nothing
+RESTORED = "dl_restored"
+
+
+def autosave_path() -> Any:
+    from advisor.settings import get_settings
+
+    return get_settings().home / AUTOSAVE_NAME
+
+
+def _editable() -> dict[str, Any]:
+    return {
+        "version": 1,
+        "workflows": workflows(),
+        "costs": costs(),
+        "approved": approved(),
+        "hardware": hardware_overrides(),
+        "bandwidth_probe": bandwidth_probe(),
+    }
+
+
+def autosave() -> None:
+    """Write the edited profile to ADVISOR_HOME/autosave.json when it changed (atomically; a failure is a warning)."""
+    text = json.dumps(_editable(), sort_keys=True, default=str)
+    mark = hashlib.sha256(text.encode()).hexdigest()
+    if st.session_state.get(AUTOSAVED) == mark:
+        return
+    path = autosave_path()
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        st.session_state[AUTOSAVED] = mark  # say it once, not on every rerun
+        st.toast(
+            f"Could not autosave to {path} ({exc.strerror}); export the profile to keep it.", icon=":material/warning:"
+        )
+        return
+    st.session_state[AUTOSAVED] = mark
+
+
+def restore_autosave() -> None:
+    """Once per session: load the autosaved profile, skipping (and naming) anything that no longer validates."""
+    if st.session_state.get(RESTORED):
+        return
+    st.session_state[RESTORED] = True
+    path = autosave_path()
+    if not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        restored = []
+        for raw in data.get("workflows") or []:
+            wf = Workflow.model_validate({k: v for k, v in raw.items() if k != "_id"}).model_dump()
+            wf["_id"] = str(raw.get("_id") or uuid.uuid4().hex[:8])
+            restored.append(wf)
+        st.session_state[WORKFLOWS] = restored
+        st.session_state[COSTS] = Costs.model_validate(data.get("costs") or {}).model_dump()
+        st.session_state[APPROVED] = [str(a) for a in data.get("approved") or []]
+        st.session_state[HW_OVERRIDES] = Hardware.model_validate(data.get("hardware") or {}).model_dump(
+            exclude_none=True
+        )
+        if data.get("bandwidth_probe"):
+            st.session_state[BANDWIDTH_PROBE] = data["bandwidth_probe"]
+    except (OSError, ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+        bad = path.with_name(AUTOSAVE_NAME + ".bad")
+        try:
+            path.replace(bad)
+        except OSError:
+            pass
+        flash(
+            f"The autosaved profile could not be restored ({str(exc).splitlines()[0]}); it was kept as {bad}.",
+            "warning",
+        )
+        return
+    if restored:
+        flash(f"Restored your {len(restored)} workflow(s) and settings from {path}.", "info")
+
+
+def start_over() -> None:
+    """Forget the edited profile, here and on disk (button callback)."""
+    for key in (WORKFLOWS, COSTS, APPROVED, HW_OVERRIDES, BANDWIDTH_PROBE, RECOMMENDATION, AUTOSAVED):
+        st.session_state.pop(key, None)
+    for prefix in ("wf-", "hwf-", "cost-"):
+        forget_widgets(prefix)
+    autosave_path().unlink(missing_ok=True)
+    flash("Started over: the workflows, hardware answers, costs and approvals were cleared.", "info")
+
+
 # --- heavy things, cached per process ------------------------------------------------------------------------
 
 
@@ -350,6 +446,7 @@ class CalibrationJob:
     finished: float | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    backend: Any = None  # set by the thread; cancel stops an embedded worker at once through it
 
     @property
     def running(self) -> bool:
@@ -398,69 +495,59 @@ def cancel_calibration() -> None:
     current = job()
     if current is not None:
         current.stop.set()
-        current.message = "cancelling after the current request…"
+        abort = getattr(current.backend, "abort", None)
+        if callable(abort):  # the embedded worker is stopped now, not after the request in flight
+            abort()
+            current.message = "cancelling…"
+        else:
+            current.message = "cancelling after the current request…"
 
 
 def _run_calibration(job: CalibrationJob, hardware: dict[str, Any], probe: bool, lock: threading.Lock) -> None:
-    """Thread body: wire backend, suite, store and probe exactly like `python -m advisor calibrate`."""
+    """Thread body: the same advisor.api.calibrate_and_store as `python -m advisor calibrate`."""
     import os
 
+    from advisor.api import calibrate_and_store
     from advisor.backends import make_backend
-    from advisor.calibrate import calibrate, load_suite, new_run_id, plan_steps
-    from advisor.errors import StoreError
+    from advisor.calibrate import load_suite, plan_steps
     from advisor.hardware import probe_bandwidth
     from advisor.settings import DEFAULT_SUITE, get_settings
-    from advisor.store import MeasurementStore
 
-    store = None
     backend = None
     try:
+        settings = get_settings()
         suite = load_suite(DEFAULT_SUITE)
         job.total = plan_steps(suite, quick=job.quick, n_models=len(job.models))
         backend = make_backend(job.backend_kind, url=job.url, api_key=os.environ.get("ADVISOR_API_KEY"))
-        try:
-            store = MeasurementStore(get_settings().store_path)
-        except StoreError as exc:  # keep measuring; the report in the session still gets everything
-            job.store_problem = str(exc)
+        job.backend = backend
         bandwidth = None
         if probe:
             job.message = "measuring host memory bandwidth…"
             bandwidth = probe_bandwidth()
-        run_id = new_run_id()
-        if store is not None:
-            store.start_run(run_id, run_id[:15], backend.kind)
 
         def on_progress(progress: Any) -> None:
             job.done, job.total, job.message = progress.done, progress.total, progress.message
-            m = progress.measurement
-            if m is None:
-                return
-            job.rows.append(m.model_dump())
-            if store is not None and job.store_problem is None:
-                try:
-                    store.add(m)
-                except StoreError as exc:
-                    job.store_problem = str(exc)
+            if progress.measurement is not None:
+                job.rows.append(progress.measurement.model_dump())
 
         job.message = f"loading {', '.join(job.models)}…"
-        report = calibrate(
+        report = calibrate_and_store(
             backend,
             job.models,
             suite,
             hardware=hardware,
             quick=job.quick,
+            timeout_s=settings.timeout_s,
             on_progress=on_progress,
             should_stop=job.stop.is_set,
             bandwidth_probe=bandwidth,
-            run_id=run_id,
+            store_path=settings.store_path,
         )
-        if store is not None and job.store_problem is None:
-            try:
-                store.finish_run(report)
-            except StoreError as exc:
-                job.store_problem = str(exc)
+        job.store_problem = report["store"]["problem"]
         job.report = report
-        job.message = "finished" if report["complete"] else "finished with problems"
+        job.message = {"complete": "finished", "cancelled": "cancelled"}.get(
+            report.get("status", ""), "finished with problems"
+        )
     except AdvisorError as exc:
         job.error = str(exc)
         job.message = "failed"
@@ -473,8 +560,6 @@ def _run_calibration(job: CalibrationJob, hardware: dict[str, Any], probe: bool,
                 backend.close()
             except Exception:  # noqa: BLE001, S110 - closing must not hide the real outcome
                 pass
-        if store is not None:
-            store.close()
         job.finished = time.monotonic()
         lock.release()
 
@@ -484,7 +569,9 @@ def finish_job() -> bool:
     current = job()
     if current is None or current.running or not first_time("job-finished", id(current)):
         return False
-    if current.report is not None and current.report.get("models"):
+    # Only a complete run replaces the calibration in use; a cancelled or failed one is kept in the store and
+    # listed under Past runs, where the user can still pick it.
+    if current.report is not None and current.report.get("complete") and current.report.get("models"):
         set_calibration(current.report)
     return True
 

@@ -172,8 +172,10 @@ def _progress() -> None:
             for err in report["errors"]:
                 st.error(f"{err['model']} ({err['step']}): {err['error']}", icon=":material/error:")
             if not report["complete"] and n:
+                kept = "the calibration in use is unchanged" if state.calibration() else "no calibration is in use"
                 st.warning(
-                    f"{n} measurements were kept and stored; the partial report is used for recommendations.",
+                    f"{n} measurements were kept and stored as run `{report['run_id']}` ({report.get('status', 'partial')}); "
+                    f"{kept}. Pick the run under Past runs to use it anyway.",
                     icon=":material/warning:",
                 )
         if current.store_problem:
@@ -259,10 +261,12 @@ def _past_runs() -> None:
     frame = pd.DataFrame(
         [
             {
+                "date": _run_date(r["run_id"]),
                 "run": r["run_id"],
                 "backend": r["backend"],
                 "measurements": r["measurements"],
-                "status": "complete" if r["complete"] else ("partial" if r["report"] else "interrupted"),
+                "status": (r["report"] or {}).get("status")
+                or ("complete" if r["complete"] else ("partial" if r["report"] else "interrupted (no summary)")),
                 "models": ", ".join(m["model"] for m in (r["report"] or {}).get("models", [])),
             }
             for r in runs
@@ -281,3 +285,11 @@ def _past_runs() -> None:
             args=(chosen["report"],),
             width="stretch",
         )
+
+
+def _run_date(run_id: str) -> str:
+    """A run id starts with its UTC start time (YYYYMMDDTHHMMSS); shown as a date a person reads."""
+    stamp = run_id[:15]
+    if len(stamp) == 15 and stamp[8] == "T" and stamp.replace("T", "").isdigit():
+        return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]} UTC"
+    return stamp

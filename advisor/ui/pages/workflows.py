@@ -322,6 +322,16 @@ def _save_and_load() -> None:
         )
         if st.button("Load pasted YAML", key="yaml-load", icon=":material/upload:"):
             _load(pasted, source="pasted YAML")
+    st.caption(
+        f"Your answers are saved as you edit (in `{state.autosave_path()}`) and come back after a reload or a restart."
+    )
+    st.button(
+        "Start over",
+        key="start-over",
+        icon=":material/restart_alt:",
+        on_click=state.start_over,
+        help="Clear every workflow, hardware answer, cost and approval, here and in the autosave.",
+    )
 
 
 def _load(text: str, *, source: str) -> None:
