@@ -13,20 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from advisor.decide.capability import CapabilityScale, Score
+from advisor.decide.catalog import load_catalog
+from advisor.decide.costs import Site
+from advisor.decide.latency import Figure
+from advisor.decide.options import Context, Option, hosted_options, local_options, local_speed_table
+from advisor.decide.rank import rank
 from advisor.knowledge import Knowledge
 from advisor.predict import SpeedPredictor
 from advisor.profiles import parse_profile
-from advisor.recommend import (
-    Option,
-    hosted_options,
-    local_cost_per_request,
-    local_options,
-    local_speed_table,
-    rank_options,
-    recommend,
-)
+from advisor.recommend import local_cost_per_request, recommend
 from advisor.schemas import Costs, Hardware, Profile, Workflow
-from advisor.settings import BENCHMARKS_DIR
+from advisor.settings import BENCHMARKS_DIR, KNOWLEDGE_DIR
 
 PROFILES = BENCHMARKS_DIR / "profiles"
 DETECTED_CPU = {
@@ -46,6 +44,31 @@ RTX = {
 
 def run(profile: dict[str, Any], knowledge: Knowledge, predictor: SpeedPredictor) -> dict[str, Any]:
     return recommend(Profile.model_validate(profile), knowledge, predictor, DETECTED_CPU)
+
+
+def context(
+    workflow: Workflow,
+    knowledge: Knowledge,
+    *,
+    costs: Costs | None = None,
+    usable_gb: float | None = 24.0,
+    rtt_ms: float = 0.0,
+    price: float = 2500.0,
+) -> Context:
+    costs = costs or Costs()
+    return Context(
+        workflow,
+        knowledge,
+        CapabilityScale(knowledge),
+        load_catalog(KNOWLEDGE_DIR),
+        Site(costs, price, 450.0),
+        usable_gb,
+        rtt_ms,
+    )
+
+
+def options_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in [entry["choice"], *entry["alternatives"]] if o]
 
 
 workflows = st.builds(
@@ -73,7 +96,7 @@ def test_regulated_never_hosted_and_local_choices_fit(
 ) -> None:
     result = run({"hardware": {**RTX, "memory_gb": memory}, "workflows": [workflow]}, knowledge, predictor)
     entry = result["workflows"][0]
-    assert entry["decision"] in ("local", "hosted", "local-with-gap")
+    assert entry["decision"] in ("local", "hosted", "local-with-gap", "hosted-with-gap", "none")
     if workflow["data_sensitivity"] == "regulated":
         assert entry["decision"] != "hosted"
         assert entry["choice"] is None or entry["choice"]["kind"] == "local"
@@ -121,19 +144,22 @@ def rtx_speeds(knowledge: Knowledge, predictor: SpeedPredictor) -> tuple[Hardwar
 def test_more_volume_never_makes_local_relatively_dearer(
     workflow: dict[str, Any], factor: float, knowledge: Knowledge, rtx_speeds: tuple[Hardware, dict]
 ) -> None:
-    hw, speeds = rtx_speeds
+    _hw, speeds = rtx_speeds
     low_w = Workflow.model_validate(workflow)
     high_w = low_w.model_copy(update={"requests_per_day": low_w.requests_per_day * factor})
-    costs = Costs()
-    local_low = {o.key(): o for o in local_options(low_w, knowledge, hw, costs, speeds, None)[0]}
-    local_high = {o.key(): o for o in local_options(high_w, knowledge, hw, costs, speeds, None)[0]}
-    hosted_low = {o.key(): o.cost_per_request_usd for o in hosted_options(low_w, knowledge)}
-    hosted_high = {o.key(): o.cost_per_request_usd for o in hosted_options(high_w, knowledge)}
+    low_ctx, high_ctx = context(low_w, knowledge), context(high_w, knowledge)
+    low = {
+        s.option.key(): s.cost_per_request for s in rank(local_options(low_ctx, speeds, None)[0], low_w, low_ctx.site)
+    }
+    high = {
+        s.option.key(): s.cost_per_request
+        for s in rank(local_options(high_ctx, speeds, None)[0], high_w, high_ctx.site)
+    }
+    hosted_low = {o.key(): o.hosted_usd_per_request for o in hosted_options(low_ctx)[0]}
+    hosted_high = {o.key(): o.hosted_usd_per_request for o in hosted_options(high_ctx)[0]}
     assert hosted_low == hosted_high  # token prices do not change with volume
-    for key, option in local_low.items():
-        before, after = option.cost_per_request_usd, local_high[key].cost_per_request_usd
-        assert before is not None and after is not None
-        assert after <= before + 1e-15  # so every local/hosted ratio can only fall
+    for key, before in low.items():
+        assert high[key] <= before + 1e-15  # so every local/hosted ratio can only fall
 
 
 def test_cost_figures_name_the_option_they_are_about(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
@@ -166,14 +192,17 @@ def _option(name: str, tps: float, tokens: float) -> Option:
     return Option(
         kind="local",
         model=name,
-        ttft_s=0.0,
+        ttft=Figure(0.0, "measured", "test"),
         decode_tps=tps,
-        reasoning_tokens=0,
+        decode_label="measured",
+        reasoning=Figure(0.0, "measured", "test"),
         answer_tokens=tokens,
-        success=1.0,
-        success_low=1.0,
-        success_high=1.0,
-        cost_per_request_usd=None,
+        score=Score("coding", 80.0, 2.5, "published", "test"),
+        threshold=50.0,
+        success=0.95,
+        success_low=0.95,
+        success_high=0.95,
+        success_basis="test",
         basis="measured",
     )
 
@@ -182,7 +211,8 @@ def test_seed_worked_example_ranks_token_efficiency_over_tok_s() -> None:
     # SEEDS.md §1: Gemma 4 31B at 27 tok/s used 6,209 tokens (3 min 51 s); Qwen 3.6 27B at 32 tok/s used 33,946 (18 min).
     gemma, qwen = _option("gemma-4-31b", 27, 6209), _option("qwen3.6-27b", 32, 33946)
     workflow = Workflow(name="pac-man", task="coding", latency_budget_s=3600)
-    assert [o.model for o in rank_options([qwen, gemma], workflow)] == ["gemma-4-31b", "qwen3.6-27b"]
+    site = Site(Costs(), 2500.0, 450.0)
+    assert [s.option.model for s in rank([qwen, gemma], workflow, site)] == ["gemma-4-31b", "qwen3.6-27b"]
     assert gemma.e2e_s == pytest.approx(231, abs=5)  # 3 min 51 s
     assert qwen.e2e_s / 60 == pytest.approx(18, abs=0.5)
     assert qwen.decode_tps > gemma.decode_tps  # the faster tok/s loses
@@ -209,6 +239,10 @@ def test_example_profiles_honour_the_json_contract(knowledge: Knowledge, predict
                     "success_probability",
                 } <= set(entry["predicted"])
                 assert entry["predicted"]["label"] in ("measured", "predicted")
+                labels = entry["predicted"]["labels"]
+                allowed = {"measured", "calibrated", "predicted", "published", "assumed", "imputed"}
+                assert {v["label"] for v in labels.values()} <= allowed
+                assert entry["choice"]["label"] in allowed and entry["capability"]["label"] in allowed
                 key = {
                     "local": {"model", "quantization", "runtime", "memory_required_gb", "basis"},
                     "hosted": {"model", "provider"},
@@ -221,7 +255,7 @@ def test_lens_conflict_is_stated_not_hidden(knowledge: Knowledge, predictor: Spe
     entry = recommend(profile, knowledge, predictor, DETECTED_CPU)["workflows"][0]
     assert entry["decision"] == "local-with-gap"
     assert any("data sensitivity keeps this workflow local" in w for w in entry["warnings"])
-    assert any("budget" in w or "threshold" in w for w in entry["warnings"])
+    assert any("points short" in w for w in entry["warnings"])  # frontier reasoning on a laptop: by how much
 
 
 def test_planning_for_another_machine_uses_the_catalog_not_this_one(
@@ -268,7 +302,11 @@ def test_frontier_routes_out_when_allowed(knowledge: Knowledge, predictor: Speed
     }
     entry = run({"hardware": RTX, "workflows": [workflow]}, knowledge, predictor)["workflows"][0]
     assert entry["decision"] == "hosted"
-    assert "hosted frontier" in entry["reasons"]["capability_frontier"]
+    assert "routed to hosted" in entry["reasons"]["capability_frontier"]
+    # Frontier means within the stated margin of the best published model for reasoning, not merely hosted.
+    assert entry["capability"]["shortfall"] == 0 and entry["capability"]["label"] == "published"
+    tiers = run({"hardware": RTX, "workflows": [workflow]}, knowledge, predictor)["hardware"]["capability_tiers"]
+    assert entry["capability"]["score"] >= tiers["reasoning"]["frontier"]
 
 
 def test_calibration_makes_the_measured_model_a_measured_option(
@@ -474,7 +512,7 @@ def test_a_64gb_mac_does_not_fit_a_63gb_model(knowledge: Knowledge, predictor: S
 
 
 def test_a_rig_sums_device_memory_less_overhead(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
-    from advisor.recommend import RIG_OVERHEAD_GB_PER_EXTRA_DEVICE, usable_memory_gb
+    from advisor.decide.site import RIG_OVERHEAD_GB_PER_EXTRA_DEVICE, usable_memory_gb
 
     rig = Hardware(accelerator="nvidia", memory_gb=24, count=2, interconnect="pcie")
     total, how = usable_memory_gb(rig, memory_detected=False)
@@ -491,7 +529,7 @@ def test_a_rig_sums_device_memory_less_overhead(knowledge: Knowledge, predictor:
 
 
 def test_ops_redundancy_and_utilisation_enter_the_local_cost() -> None:
-    from advisor.recommend import DAYS_PER_MONTH, local_cost_per_request, machines_needed
+    from advisor.decide.costs import DAYS_PER_MONTH, machines_needed
 
     base = Costs(hardware_usd=3000)
     busy, volume, power = 2.0, 1000.0, 300.0
@@ -510,8 +548,8 @@ def test_ops_redundancy_and_utilisation_enter_the_local_cost() -> None:
 
 def test_network_round_trip_is_added_to_hosted_ttft(knowledge: Knowledge) -> None:
     workflow = Workflow(name="w", task="chat")
-    near = {o.key(): o.ttft_s for o in hosted_options(workflow, knowledge, network_rtt_ms=0)}
-    far = {o.key(): o.ttft_s for o in hosted_options(workflow, knowledge, network_rtt_ms=250)}
+    near = {o.key(): o.ttft_s for o in hosted_options(context(workflow, knowledge, rtt_ms=0))[0]}
+    far = {o.key(): o.ttft_s for o in hosted_options(context(workflow, knowledge, rtt_ms=250))[0]}
     assert near and all(far[k] - near[k] == pytest.approx(0.25) for k in near)
 
 
@@ -529,10 +567,8 @@ def test_hardware_price_is_given_else_sourced_else_assumed(knowledge: Knowledge,
 def test_autocomplete_needs_a_fim_model_and_has_no_hosted_option(
     knowledge: Knowledge, predictor: SpeedPredictor
 ) -> None:
-    from advisor.recommend import model_traits
-    from advisor.settings import KNOWLEDGE_DIR
-
-    fim = {m for m, t in model_traits(KNOWLEDGE_DIR).items() if t.get("fim") == "yes"}
+    catalog = load_catalog(KNOWLEDGE_DIR)
+    fim = {m.id for m in knowledge.models if catalog.is_fim(m.id)}
     workflow = {"name": "tab", "task": "autocomplete", "data_sensitivity": "public", "latency_budget_s": 1}
     entry = run({"hardware": RTX, "workflows": [workflow]}, knowledge, predictor)["workflows"][0]
     options = [o for o in [entry["choice"], *entry["alternatives"]] if o]

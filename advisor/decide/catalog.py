@@ -1,0 +1,128 @@
+"""The decision's own knowledge files: model traits (FIM, reasoning tokens) and device prices, each row sourced."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from advisor.errors import KnowledgeError
+from advisor.knowledge import _check_date, _check_url, hardware_tokens
+
+TRAITS = ("fim", "reasoning_tokens")
+OPEN_WEIGHT_CLASS = "*open-weight"
+HOSTED_CLASS = "*hosted"
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """One sourced value: what it is, where it was read and when."""
+
+    value: str
+    source_url: str
+    source_date: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DevicePrice:
+    device: str
+    price_usd: float
+    source_url: str
+    source_date: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionCatalog:
+    """knowledge/model_traits.csv and knowledge/device_prices.csv, validated."""
+
+    traits: dict[str, dict[str, Sourced]] = field(default_factory=dict)
+    prices: tuple[DevicePrice, ...] = ()
+
+    def trait(self, model_id: str, name: str) -> Sourced | None:
+        return self.traits.get(model_id, {}).get(name)
+
+    def is_fim(self, model_id: str) -> bool:
+        found = self.trait(model_id, "fim")
+        return found is not None and found.value == "yes"
+
+    def reasoning_tokens(self, model_id: str, *, hosted: bool) -> tuple[float, Sourced] | None:
+        """Typical thinking tokens per answer: the model's own sourced figure, else its class's."""
+        found = self.trait(model_id, "reasoning_tokens") or self.trait(
+            HOSTED_CLASS if hosted else OPEN_WEIGHT_CLASS, "reasoning_tokens"
+        )
+        return (float(found.value), found) if found else None
+
+    def price_for(self, name: str | None) -> DevicePrice | None:
+        """The price row whose every device-name token appears in the name (the most specific wins)."""
+        if not name:
+            return None
+        wanted = hardware_tokens(name)
+        best, best_score = None, 0.0
+        for row in self.prices:
+            have = hardware_tokens(row.device)
+            if not have or not have <= wanted:
+                continue
+            score = len(have) / len(wanted | have)
+            if score > best_score:
+                best, best_score = row, score
+        return best
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise KnowledgeError(f"{path}: missing column(s) {', '.join(missing)}")
+            rows = []
+            for line, row in enumerate(reader, start=2):
+                if None in row:
+                    raise KnowledgeError(f"{path}, row {line}: more cells than columns; quote cells with commas")
+                for col in required:
+                    if not (row.get(col) or "").strip():
+                        raise KnowledgeError(f"{path}, row {line}, column {col}: required, but empty")
+                try:
+                    _check_url(row["source_url"])
+                    row["source_date"] = _check_date(row["source_date"])
+                except ValueError as exc:
+                    raise KnowledgeError(f"{path}, row {line}: {exc}") from None
+                rows.append({k: (v or "").strip() for k, v in row.items()})
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeError(f"{path}: cannot be read ({exc})") from exc
+    return rows
+
+
+def load_catalog(directory: Path) -> DecisionCatalog:
+    """Read and validate both files; a missing file is an empty table."""
+    traits: dict[str, dict[str, Sourced]] = {}
+    path = directory / "model_traits.csv"
+    for line, row in enumerate(_rows(path, ("model_id", "trait", "value", "source_url", "source_date")), start=2):
+        if row["trait"] not in TRAITS:
+            raise KnowledgeError(f"{path}, row {line}: trait '{row['trait']}' must be one of {', '.join(TRAITS)}")
+        if row["trait"] == "reasoning_tokens" and not row["value"].isdigit():
+            raise KnowledgeError(f"{path}, row {line}: reasoning_tokens '{row['value']}' must be a whole number")
+        traits.setdefault(row["model_id"], {})[row["trait"]] = Sourced(
+            row["value"], row["source_url"], row["source_date"], row.get("note", "")
+        )
+    prices = []
+    path = directory / "device_prices.csv"
+    for line, row in enumerate(_rows(path, ("device", "price_usd", "source_url", "source_date")), start=2):
+        try:
+            price = float(row["price_usd"])
+        except ValueError:
+            raise KnowledgeError(f"{path}, row {line}: price_usd '{row['price_usd']}' is not a number") from None
+        if not 0 < price < 10_000_000:
+            raise KnowledgeError(f"{path}, row {line}: price_usd {price} must be between 0 and 10,000,000")
+        prices.append(DevicePrice(row["device"], price, row["source_url"], row["source_date"], row.get("note", "")))
+    return DecisionCatalog(traits, tuple(prices))
+
+
+@lru_cache(maxsize=4)
+def cached_catalog(directory: str) -> DecisionCatalog:
+    return load_catalog(Path(directory))

@@ -1,0 +1,448 @@
+"""Candidates: local model x quantization x runtime that fit this machine, and every priced hosted offer.
+
+Each option carries its per-attempt time, tokens, success and cost inputs, every figure with its label.
+Nothing here ranks; rank.py does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from advisor.decide.capability import TASK_AREA, CapabilityScale, Score, success_probability
+from advisor.decide.catalog import DecisionCatalog
+from advisor.decide.costs import Site, hosted_cost_per_request
+from advisor.decide.latency import (
+    ASSUMED_HOSTED_TPS,
+    Figure,
+    hosted_ttft,
+    local_ttft,
+    reasoning_tokens,
+)
+from advisor.decide.site import COMPUTE_HEADROOM
+from advisor.knowledge import Knowledge, ModelSpec
+from advisor.predict import SpeedPredictor, memory_fit
+from advisor.schemas import Hardware, Workflow
+
+QUANTS = ("Q4_K_M", "Q8_0")
+# Runtimes predicted for catalog candidates (name -> backend label; None = llama.cpp for the accelerator).
+# Ollama joins only when the user calibrated with it: the published Ollama rows are few, and the seed
+# article measured it consistently slower than llama.cpp for the same models.
+RUNTIMES: dict[str, str | None] = {"llama.cpp": None}
+OLLAMA_RUNTIME: dict[str, str | None] = {"ollama": "ollama"}
+BACKEND_BY_ACCELERATOR = {
+    "nvidia": "llama.cpp-cuda",
+    "apple": "llama.cpp-metal",
+    "amd": "llama.cpp-vulkan",
+    "intel": "llama.cpp-sycl",
+    "cpu": "llama.cpp-cpu",
+}
+# Inline completion of a few tokens is far easier than whole LiveCodeBench problems: autocomplete's tiers sit
+# this many points lower on the coding scale (an assumption, documented in the README).
+TASK_THRESHOLD_SHIFT = {"autocomplete": 25.0}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to run a workflow: a local model at a quantization on a runtime, or a hosted offer."""
+
+    kind: str  # local | hosted
+    model: str
+    ttft: Figure
+    decode_tps: float
+    decode_label: str
+    reasoning: Figure
+    answer_tokens: float
+    score: Score
+    threshold: float
+    success: float
+    success_low: float
+    success_high: float
+    success_basis: str
+    basis: str  # measured | predicted | predicted+calibrated | published | assumed (the DESIGN `basis`)
+    quantization: str | None = None
+    runtime: str | None = None
+    provider: str | None = None
+    memory_required_gb: float | None = None
+    decode_low: float | None = None
+    decode_high: float | None = None
+    hosted_usd_per_request: float | None = None  # token prices (hosted only)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ttft_s(self) -> float:
+        return self.ttft.value
+
+    @property
+    def reasoning_tokens(self) -> float:
+        return self.reasoning.value
+
+    @property
+    def tokens(self) -> float:
+        return self.reasoning.value + self.answer_tokens
+
+    @property
+    def e2e_s(self) -> float:
+        """Predicted time to a complete answer: first token, then reasoning and answer tokens."""
+        return self.ttft.value + self.tokens / max(self.decode_tps, 1e-9)
+
+    @property
+    def shortfall(self) -> float:
+        """Points below the workflow's need on the task area's scale."""
+        return max(0.0, self.threshold - self.score.value)
+
+    @property
+    def speed_known(self) -> bool:
+        return self.basis not in ("assumed",)
+
+    def key(self) -> str:
+        return f"{self.kind}:{self.model}:{self.quantization}:{self.runtime}:{self.provider}"
+
+    def label(self) -> str:
+        if self.kind == "local":
+            return f"{self.model} {self.quantization} on {self.runtime}"
+        return f"{self.model} ({self.provider})"
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A candidate left out, and why (memory, context, FIM, data sensitivity, no prediction)."""
+
+    model: str
+    reason: str
+
+
+def _bpw(knowledge: Knowledge, quant: str) -> float | None:
+    row = knowledge.quant(quant)
+    return row["bits_per_weight"] if row else None
+
+
+def quants_for(spec: ModelSpec) -> tuple[str, ...]:
+    return (*QUANTS, "MXFP4") if spec.id.startswith("gpt-oss") else QUANTS
+
+
+def threshold_for(scale: CapabilityScale, workflow: Workflow) -> float:
+    area = TASK_AREA[workflow.task]
+    return scale.threshold(area, workflow.capability) - TASK_THRESHOLD_SHIFT.get(workflow.task, 0.0)
+
+
+def local_speed_table(
+    knowledge: Knowledge,
+    predictor: SpeedPredictor,
+    hw: Hardware,
+    measured_rows: list[dict[str, Any]],
+    *,
+    runtimes: dict[str, str | None] | None = None,
+    usable_gb: float | None = None,
+    prompt_tokens: int = 512,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Predicted decode/prefill for every catalog model x quantization x runtime on this hardware (one batch)."""
+    keys, rows = [], []
+    accel = hw.accelerator or "cpu"
+    for spec in knowledge.models:
+        if spec.diffusion or not spec.total_params_b:
+            continue
+        for quant in quants_for(spec):
+            for runtime, backend in (runtimes or RUNTIMES).items():
+                keys.append((spec.id, quant, runtime))
+                rows.append(
+                    {
+                        "hardware_name": hw.name or "this machine",
+                        "hardware_type": accel,
+                        "memory_bandwidth_gbs": hw.memory_bandwidth_gbs,
+                        "memory_gb": usable_gb if usable_gb is not None else hw.memory_gb,
+                        "fp16_tflops": hw.fp16_tflops,
+                        "model_name": spec.name,
+                        "total_params_b": spec.total_params_b,
+                        "active_params_b": spec.params_for_speed,
+                        "is_moe": "yes" if spec.is_moe else "no",
+                        "quantization": quant,
+                        "bits_per_weight": _bpw(knowledge, quant),
+                        "backend": backend or BACKEND_BY_ACCELERATOR[accel],
+                        "prompt_tokens": prompt_tokens,
+                        "gen_tokens": 128,
+                    }
+                )
+    preds = predictor.predict(rows, measured=measured_rows)
+    return dict(zip(keys, preds, strict=True))
+
+
+def calibration_rows(calibration: dict[str, Any] | None, hw: Hardware, knowledge: Knowledge) -> list[dict[str, Any]]:
+    """This machine's measured decode/prefill as rows the predictor can learn a residual from."""
+    rows = []
+    for model in (calibration or {}).get("models", []):
+        spec = match_catalog_model(model["model"], knowledge)
+        speed = model.get("speed", {})
+        decode = next(
+            (v["decode_tps"]["median"] for k, v in speed.items() if k.startswith("decode") and v.get("decode_tps")),
+            None,
+        )
+        prefill = longest_prefill(speed)
+        params = spec.total_params_b if spec else model.get("params_b")
+        if not params or not decode:
+            continue
+        quant = model.get("quantization") or "Q4_K_M"
+        rows.append(
+            {
+                "hardware_name": hw.name or "this machine",
+                "hardware_type": hw.accelerator or "cpu",
+                "memory_bandwidth_gbs": hw.memory_bandwidth_gbs,
+                "fp16_tflops": hw.fp16_tflops,
+                "model_name": model["model"],
+                "total_params_b": params,
+                "active_params_b": spec.params_for_speed if spec else params,
+                "is_moe": "yes" if spec and spec.is_moe else "no",
+                "quantization": quant,
+                "bits_per_weight": _bpw(knowledge, quant),
+                "backend": "ollama"
+                if calibration and calibration["backend"]["kind"] == "ollama"
+                else BACKEND_BY_ACCELERATOR[hw.accelerator or "cpu"],
+                "tg_tok_s": decode,
+                "pp_tok_s": prefill["prefill_tps"]["median"] if prefill else None,
+                "prompt_tokens": prefill.get("prompt_tokens") if prefill else None,
+            }
+        )
+    return rows
+
+
+def longest_prefill(speed: dict[str, Any]) -> dict[str, Any] | None:
+    """The measured prefill probe with the longest prompt: the closest to real workflows' inputs."""
+    probes = [v for k, v in speed.items() if k.startswith("prefill") and v.get("prefill_tps")]
+    return max(probes, key=lambda v: v.get("prompt_tokens") or 0) if probes else None
+
+
+def match_catalog_model(name: str, knowledge: Knowledge) -> ModelSpec | None:
+    """The catalog model a measured model name refers to (longest id that prefixes the normalised name)."""
+    norm = re.sub(r"[^a-z0-9.]+", "-", name.lower().split("/")[-1].replace(":", "-"))
+    hits = [m for m in knowledge.models if norm.startswith(m.id) or norm.replace("-instruct", "").startswith(m.id)]
+    return max(hits, key=lambda m: len(m.id)) if hits else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything an option is built against, resolved once per workflow."""
+
+    workflow: Workflow
+    knowledge: Knowledge
+    scale: CapabilityScale
+    catalog: DecisionCatalog
+    site: Site
+    usable_gb: float | None
+    network_rtt_ms: float
+
+    @property
+    def threshold(self) -> float:
+        return threshold_for(self.scale, self.workflow)
+
+    @property
+    def area(self) -> str:
+        return TASK_AREA[self.workflow.task]
+
+
+def local_options(
+    ctx: Context,
+    speeds: dict[tuple[str, str, str], dict[str, Any]],
+    calibration: dict[str, Any] | None,
+) -> tuple[list[Option], list[Excluded]]:
+    """Local candidates that fit memory and context and meet task-specific needs, with their predictions."""
+    workflow = ctx.workflow
+    options: list[Option] = []
+    excluded: list[Excluded] = []
+    context = workflow.input_tokens + workflow.output_tokens
+    for (model_id, quant, runtime), pred in speeds.items():
+        spec = ctx.knowledge.model(model_id)
+        assert spec is not None
+        why = _unfit(ctx, spec, context)
+        if why:
+            excluded.append(Excluded(model_id, why))
+            continue
+        bpw = _bpw(ctx.knowledge, quant) or 4.89
+        fit = memory_fit(spec, quant, bpw, context, ctx.usable_gb)
+        if fit.fits is not None and ctx.usable_gb is not None:
+            needed = fit.required_gb * (1 + COMPUTE_HEADROOM)
+            if needed > ctx.usable_gb:
+                excluded.append(
+                    Excluded(
+                        f"{model_id} {quant}",
+                        f"needs {fit.required_gb:.1f} GB + {COMPUTE_HEADROOM:.0%} headroom for compute buffers "
+                        f"({needed:.1f} GB) at {context} tokens of context; {ctx.usable_gb:.1f} GB usable",
+                    )
+                )
+                continue
+        if "pred_tg_tok_s" not in pred or "pred_pp_tok_s" not in pred:
+            excluded.append(Excluded(model_id, pred.get("reason", "no prediction")))
+            continue
+        options.append(_local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None))
+    for model in (calibration or {}).get("models", []):
+        spec = match_catalog_model(model["model"], ctx.knowledge)
+        if spec is None or _unfit(ctx, spec, context):
+            continue
+        option = _measured_option(ctx, spec, model, calibration)
+        if option:
+            options.append(option)
+    return options, excluded
+
+
+def _unfit(ctx: Context, spec: ModelSpec, context: int) -> str | None:
+    """A task-specific need or a hard limit the model misses, in words; None when it may run the workflow."""
+    if ctx.workflow.task == "autocomplete" and not ctx.catalog.is_fim(spec.id):
+        return "not a FIM-trained code model (autocomplete needs fill-in-the-middle; knowledge/model_traits.csv)"
+    if spec.context_k and context > spec.context_k * 1024:
+        return f"context {context:,} tokens (input + output) exceeds its {spec.context_k:g}K window"
+    return None
+
+
+def _local_option(
+    ctx: Context,
+    spec: ModelSpec,
+    quant: str,
+    runtime: str,
+    required_gb: float,
+    pred: dict[str, Any],
+    measured_tasks: tuple[int, int] | None,
+) -> Option:
+    workflow = ctx.workflow
+    score = ctx.scale.local_score(spec, ctx.area)
+    quant_row = ctx.knowledge.quant(quant)
+    threshold = ctx.threshold
+    p, low, high, basis = success_probability(
+        score,
+        threshold,
+        quant_loss_pct=quant_row.get("ppl_delta_pct") if quant_row else None,
+        successes=measured_tasks[0] if measured_tasks else 0,
+        attempts=measured_tasks[1] if measured_tasks else 0,
+    )
+    option_basis = pred.get("basis", "predicted")
+    label = {"measured": "measured", "predicted+calibrated": "calibrated"}.get(option_basis, "predicted")
+    reasoning = reasoning_tokens(
+        spec.id, spec.reasoning, ctx.catalog, workflow, hosted=False, typical=spec.typical_thinking_tokens
+    )
+    return Option(
+        kind="local",
+        model=spec.id,
+        quantization=quant,
+        runtime=runtime,
+        ttft=local_ttft(workflow, pred, label),
+        decode_tps=pred["pred_tg_tok_s"],
+        decode_label=label,
+        decode_low=pred.get("pred_tg_low"),
+        decode_high=pred.get("pred_tg_high"),
+        reasoning=reasoning,
+        answer_tokens=float(workflow.output_tokens),
+        score=score,
+        threshold=threshold,
+        success=p,
+        success_low=low,
+        success_high=high,
+        success_basis=basis,
+        basis=option_basis,
+        memory_required_gb=required_gb,
+        notes=(f"capability: {score.basis}", f"success: {basis}", f"reasoning: {reasoning.basis}"),
+    )
+
+
+def _measured_option(
+    ctx: Context, spec: ModelSpec, model: dict[str, Any], calibration: dict[str, Any] | None
+) -> Option | None:
+    """The model this machine actually ran, with its measured speed and task results."""
+    speed = model.get("speed", {})
+    decode = next((v["decode_tps"] for k, v in speed.items() if k.startswith("decode") and v.get("decode_tps")), None)
+    prefill = longest_prefill(speed)
+    if not decode or not prefill:
+        return None
+    tasks = model.get("tasks", {})
+    pred = {
+        "pred_tg_tok_s": decode["median"],
+        "pred_tg_low": decode["p25"],
+        "pred_tg_high": decode["p75"],
+        "pred_pp_tok_s": prefill["prefill_tps"]["median"],
+        "basis": "measured",
+    }
+    runtime = f"{calibration['backend']['kind'] if calibration else 'embedded'} ({model.get('quantization')})"
+    option = _local_option(
+        ctx,
+        spec,
+        model.get("quantization") or "Q4_K_M",
+        runtime,
+        round((model.get("size_bytes") or 0) / 1e9 + 0.5, 2),
+        pred,
+        (tasks.get("successes", 0), tasks.get("attempts", 0)),
+    )
+    run = calibration["run_id"] if calibration else "?"
+    return replace(option, notes=(*option.notes, f"measured on this machine, run {run}"))
+
+
+def hosted_options(ctx: Context) -> tuple[list[Option], list[Excluded]]:
+    """Every priced hosted offer, with published or (labelled) assumed speed, and its token prices.
+
+    Autocomplete has no hosted option: no catalog offer is a fill-in-the-middle endpoint.
+    """
+    workflow = ctx.workflow
+    options: list[Option] = []
+    excluded: list[Excluded] = []
+    if workflow.task == "autocomplete":
+        return options, [Excluded("hosted", "no hosted offer in the catalog is a fill-in-the-middle endpoint")]
+    threshold = ctx.threshold
+    for row in ctx.knowledge.hosted:
+        if row.get("input_usd_per_m") is None or row.get("output_usd_per_m") is None:
+            excluded.append(Excluded(row["id"], "no published token price"))
+            continue
+        context = workflow.input_tokens + workflow.output_tokens
+        if row.get("context_k") and context > row["context_k"] * 1000:
+            excluded.append(Excluded(row["id"], f"context {context:,} tokens exceeds its {row['context_k']:g}K window"))
+            continue
+        score = ctx.scale.hosted_score(row, ctx.area)
+        p, low, high, basis = success_probability(score, threshold)
+        reasoning = reasoning_tokens(row["id"], row.get("reasoning") or "no", ctx.catalog, workflow, hosted=True)
+        if row.get("max_output_k") and reasoning.value + workflow.output_tokens > row["max_output_k"] * 1000:
+            excluded.append(Excluded(row["id"], f"output exceeds its {row['max_output_k']:g}K maximum"))
+            continue
+        tps = row.get("typical_tps")
+        ttft = hosted_ttft(row, workflow, ctx.network_rtt_ms)
+        basis_speed = "published" if row.get("typical_ttft_s") and tps else "assumed"
+        notes = [
+            f"capability: {score.basis}",
+            f"success: {basis}",
+            f"reasoning: {reasoning.basis}",
+            f"TTFT: {ttft.basis}",
+        ]
+        if not tps:
+            notes.append(f"decode: assumed {ASSUMED_HOSTED_TPS:g} tok/s (no published figure)")
+        options.append(
+            Option(
+                kind="hosted",
+                model=row["id"],
+                provider=row["provider"],
+                ttft=ttft,
+                decode_tps=tps or ASSUMED_HOSTED_TPS,
+                decode_label="published" if tps else "assumed",
+                reasoning=reasoning,
+                answer_tokens=float(workflow.output_tokens),
+                score=score,
+                threshold=threshold,
+                success=p,
+                success_low=low,
+                success_high=high,
+                success_basis=basis,
+                basis=basis_speed,
+                hosted_usd_per_request=hosted_cost_per_request(
+                    workflow.input_tokens,
+                    workflow.output_tokens + reasoning.value,
+                    row["input_usd_per_m"],
+                    row["output_usd_per_m"],
+                ),
+                notes=tuple(notes),
+            )
+        )
+    return options, excluded
+
+
+def hosted_allowed(option: Option, workflow: Workflow, approved: list[str]) -> bool:
+    """Lens 1 as a hard constraint: regulated never leaves; confidential only to approved providers."""
+    if workflow.data_sensitivity == "regulated":
+        return False
+    if workflow.data_sensitivity == "confidential":
+        names = {a.lower() for a in approved}
+        return (option.provider or "").lower() in names or option.model.lower() in names
+    return True

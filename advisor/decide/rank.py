@@ -1,0 +1,173 @@
+"""One continuous objective per workflow, the choice it makes, and the volumes at which that choice would flip.
+
+objective = dollars per accepted answer + the value of the seconds to it (+ seconds over the budget, weighted)
+  seconds per accepted = e2e / p_eff,  dollars per accepted = cost per attempt / p_eff   (retries at 1/p)
+  p_eff = p - UNCERTAINTY_PENALTY x (p - p_low)                                          (uncertainty penalised)
+The time value follows the latency lens (a person waiting vs a batch) scaled by the iteration lens; a
+prototype's hosted options carry a procurement factor. Meeting the capability need comes first: options are
+ordered by how far they fall short of it, then by the objective, then published before assumed/imputed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.decide.costs import Site, machines_needed
+from advisor.decide.options import Option
+from advisor.policy import (
+    ITERATION_TIME_WEIGHT,
+    OVER_BUDGET_WEIGHT,
+    PROTOTYPE_HOSTED_FACTOR,
+    TIME_VALUE_USD_PER_S,
+    UNCERTAINTY_PENALTY,
+)
+from advisor.schemas import Workflow
+
+SHORTFALL_WEIGHT = 1e6  # lexicographic: a point of capability shortfall outweighs any dollar difference
+FLIP_SEARCH_FACTOR = 1000.0  # flip points are searched from volume / 1000 to volume x 1000
+FLIP_GRID_STEP = 1.02
+
+
+def time_value_usd_per_s(workflow: Workflow) -> float:
+    base = TIME_VALUE_USD_PER_S["interactive" if workflow.interactive else "batch"]
+    return base * ITERATION_TIME_WEIGHT[workflow.iteration]
+
+
+def effective_success(option: Option) -> float:
+    return max(option.success - UNCERTAINTY_PENALTY * (option.success - option.success_low), 0.01)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An option's figures per accepted answer at one volume, and its place in the order."""
+
+    option: Option
+    cost_per_request: float
+    seconds_per_accepted: float
+    usd_per_accepted: float
+    over_budget_s: float
+    objective: float
+
+    @property
+    def tokens_per_accepted(self) -> float:
+        return self.option.tokens / max(self.option.success, 1e-6)
+
+    def sort_key(self) -> tuple[float, float, int, str]:
+        imputed = self.option.score.label == "imputed" or not self.option.speed_known
+        return (round(self.option.shortfall, 6), self.objective, int(imputed), self.option.key())
+
+
+def cost_per_request(option: Option, site: Site, requests_per_day: float) -> float:
+    if option.kind == "hosted":
+        return option.hosted_usd_per_request or 0.0
+    return site.local_per_request(option.e2e_s, requests_per_day)
+
+
+def score(option: Option, workflow: Workflow, site: Site, requests_per_day: float) -> Scored:
+    p_eff = effective_success(option)
+    cost = cost_per_request(option, site, requests_per_day)
+    seconds = option.e2e_s / p_eff
+    dollars = cost / p_eff
+    over = max(0.0, seconds - workflow.latency_budget_s)
+    value = time_value_usd_per_s(workflow)
+    objective = dollars + value * seconds + value * OVER_BUDGET_WEIGHT * over
+    if option.kind == "hosted" and workflow.iteration == "prototype":
+        objective *= PROTOTYPE_HOSTED_FACTOR
+    return Scored(option, cost, seconds, dollars, over, objective)
+
+
+def rank(options: list[Option], workflow: Workflow, site: Site, requests_per_day: float | None = None) -> list[Scored]:
+    """Every option scored at the workflow's volume, best first."""
+    volume = workflow.requests_per_day if requests_per_day is None else requests_per_day
+    return sorted((score(o, workflow, site, volume) for o in options), key=Scored.sort_key)
+
+
+# --- where the choice would flip with volume ------------------------------------------------------------------
+
+
+class _Vectorised:
+    """The ordering key of every option as arrays, so the choice can be found at many volumes at once."""
+
+    def __init__(self, options: list[Option], workflow: Workflow, site: Site) -> None:
+        self.options = options
+        costs = site.costs
+        self.p = np.array([effective_success(o) for o in options])
+        self.t = np.array([o.e2e_s for o in options])
+        self.local = np.array([o.kind == "local" for o in options])
+        self.hosted_cost = np.array([o.hosted_usd_per_request or 0.0 for o in options])
+        self.energy = site.power_w * self.t / 3.6e6 * costs.electricity_usd_per_kwh
+        self.per_machine = site.hardware_usd / (costs.amortization_months * 30.44)
+        self.costs = costs
+        self.value = time_value_usd_per_s(workflow)
+        self.budget = workflow.latency_budget_s
+        self.factor = np.where(~self.local & (workflow.iteration == "prototype"), PROTOTYPE_HOSTED_FACTOR, 1.0)
+        self.penalty = np.array([round(o.shortfall, 6) for o in options]) * SHORTFALL_WEIGHT
+        self.tie = np.array([1e-12 * int(o.score.label == "imputed" or not o.speed_known) for o in options])
+
+    def choice(self, volumes: np.ndarray) -> np.ndarray:
+        v = volumes[None, :]
+        machines = np.maximum(1.0, v * self.t[:, None] / (86_400.0 * self.costs.utilization_target))
+        spare = 1.0 if self.costs.redundancy else 0.0
+        owned = 1.0 if self.costs.hardware_sunk else 0.0
+        fixed = self.per_machine * np.maximum(0.0, machines + spare - owned) + self.costs.ops_usd_per_month / 30.44
+        local_cost = self.energy[:, None] + fixed / v
+        cost = np.where(self.local[:, None], local_cost, self.hosted_cost[:, None])
+        seconds = (self.t / self.p)[:, None]
+        dollars = cost / self.p[:, None]
+        over = np.maximum(0.0, seconds - self.budget)
+        objective = (dollars + self.value * seconds + self.value * OVER_BUDGET_WEIGHT * over) * self.factor[:, None]
+        key = self.penalty[:, None] + objective * (1 + self.tie[:, None])
+        return np.asarray(np.argmin(key, axis=0))
+
+
+@dataclass(frozen=True)
+class FlipPoint:
+    requests_per_day: float
+    becomes: Option
+    direction: str  # above | below
+
+
+def flip_points(options: list[Option], workflow: Workflow, site: Site) -> list[FlipPoint]:
+    """The nearest volume above and below the workflow's at which another option would be chosen."""
+    if len(options) < 2 or workflow.requests_per_day <= 0:
+        return []
+    vec = _Vectorised(options, workflow, site)
+    volume = workflow.requests_per_day
+    here = int(vec.choice(np.array([volume]))[0])
+    out = []
+    steps = int(math.log(FLIP_SEARCH_FACTOR) / math.log(FLIP_GRID_STEP))
+    for direction, sign in (("above", 1), ("below", -1)):
+        grid = volume * FLIP_GRID_STEP ** (sign * np.arange(1, steps + 1))
+        grid = grid[grid >= 1.0] if sign < 0 else grid
+        if grid.size == 0:
+            continue
+        chosen = vec.choice(grid)
+        changed = np.nonzero(chosen != here)[0]
+        if changed.size == 0:
+            continue
+        first = int(changed[0])
+        near = volume if first == 0 else float(grid[first - 1])
+        far = float(grid[first])
+        for _ in range(100):  # bisect between the last volume with this choice and the first without
+            mid = (near + far) / 2
+            if int(vec.choice(np.array([mid]))[0]) == here:
+                near = mid
+            else:
+                far = mid
+            if abs(far - near) <= 0.01:
+                break
+        other = int(vec.choice(np.array([far]))[0])
+        out.append(FlipPoint(far, options[other], direction))
+    return out
+
+
+def capacity_step(option: Option, workflow: Workflow, site: Site) -> tuple[int, float] | None:
+    """Machines this local option needs at the volume (rounded up) and the volume at which one more is needed."""
+    if option.kind != "local":
+        return None
+    machines = math.ceil(machines_needed(option.e2e_s, workflow.requests_per_day, site.costs) - 1e-9)
+    per_machine = 86_400.0 * site.costs.utilization_target / option.e2e_s
+    return machines, machines * per_machine
