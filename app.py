@@ -4,5 +4,6 @@ import streamlit as st
 
 from advisor.ui import build_pages
 
-st.set_page_config(page_title="Decision Lens", page_icon=":material/balance:", layout="wide")
+# An emoji icon is inlined as data; a :material/ icon would make the browser fetch the favicon from a font CDN.
+st.set_page_config(page_title="Decision Lens", page_icon="⚖️", layout="wide")
 st.navigation(build_pages()).run()

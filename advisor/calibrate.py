@@ -119,7 +119,14 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 def derive_metrics(result: GenerationResult) -> dict[str, Any]:
     """DESIGN metrics of one request, each from the stream or the runtime's counters (and which)."""
-    m: dict[str, Any] = {"timed_out": result.timed_out, "error": result.error, "token_source": result.token_source}
+    m: dict[str, Any] = {
+        "timed_out": result.timed_out,
+        "error": result.error,
+        "token_source": result.token_source,
+        "stream_status": result.stream_status,
+        "malformed_chunks": result.malformed_chunks,
+        "retries": result.retries,
+    }
     if result.t_first_chunk is None:
         return m
     m["ttft_s"] = result.t_first_chunk - result.t_start
@@ -415,7 +422,9 @@ def summarize(info: ModelInfo, measurements: list[Measurement]) -> dict[str, Any
     speed: dict[str, Any] = {}
     probes = sorted({m.probe for m in measurements if m.kind == "speed"})
     for probe in probes:
-        rows = [m for m in measurements if m.probe == probe]
+        every = [m for m in measurements if m.probe == probe]
+        # Truncated, malformed, errored or timed-out streams are kept in the record, never in the medians.
+        rows = [m for m in every if m.stream_status == "complete" and not m.timed_out and not m.error]
         entry: dict[str, Any] = {
             name: (
                 s.model_dump()
@@ -426,6 +435,10 @@ def summarize(info: ModelInfo, measurements: list[Measurement]) -> dict[str, Any
         }
         entry["prompt_tokens"] = statistics.median([m.prompt_tokens for m in rows if m.prompt_tokens] or [0]) or None
         entry["sources"] = sorted({s for m in rows for s in (m.prefill_source, m.decode_source) if s})
+        entry["excluded"] = {
+            "count": len(every) - len(rows),
+            "why": sorted({m.stream_status if m.stream_status != "complete" else "error" for m in every if m not in rows}),
+        }
         speed[probe] = entry
     tasks = [m for m in measurements if m.kind == "task"]
     successes = sum(1 for m in tasks if m.success)

@@ -154,6 +154,11 @@ class Measurement(BaseModel):
     e2e_s: float | None = None
     success: bool | None = None
     timed_out: bool = False
+    # How the stream ended: complete | truncated | malformed | error | timed_out. Only complete streams enter
+    # the speed medians; the others are kept, labelled, for the record.
+    stream_status: str = "complete"
+    malformed_chunks: int = 0
+    retries: int = 0
     detail: str | None = None
     error: str | None = None
 

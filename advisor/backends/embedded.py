@@ -383,6 +383,10 @@ class EmbeddedBackend:
                 result.error = f"llama.cpp refused the request: {event.get('message')}"
                 break
         finish_text(result, splitter)
+        if result.timed_out:
+            result.stream_status = "timed_out"
+        elif result.error:
+            result.stream_status = "error"
         # llama-cpp-python streams one chunk per sampled token, so chunks are the output count.
         result.output_tokens = result.total_chunks
         result.token_source = "stream chunks (one per token)"
