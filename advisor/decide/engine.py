@@ -355,8 +355,45 @@ def decision_json(d: Decision, site: Site) -> dict[str, Any]:
         "why_not_cheaper_or_faster": why_not,
         "warnings": [text for text, _ in d.warnings],
         "warnings_detail": [{"text": text, "field": _field(workflow, f)} for text, f in d.warnings],
-        "excluded": [{"model": e.model, "reason": e.reason} for e in d.excluded[:40]],
+        "candidates": _candidates(d.ranked),
+        "excluded": _excluded(d.excluded),
     }
+
+
+def _excluded(excluded: list[Excluded]) -> list[dict[str, str]]:
+    """Every candidate left out, once per model and reason."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in excluded:
+        key = (e.model.split()[0], e.reason)
+        if key not in seen:
+            seen.add(key)
+            out.append({"model": e.model, "reason": e.reason})
+    return out
+
+
+def _candidates(ranked: list[Scored]) -> list[dict[str, Any]]:
+    """Every model considered, best first (its best quantization and runtime): nothing is dropped silently."""
+    out, seen = [], set()
+    for rank_no, scored in enumerate(ranked, start=1):
+        o = scored.option
+        if o.model in seen:
+            continue
+        seen.add(o.model)
+        out.append(
+            {
+                "rank": rank_no,
+                "option": o.label(),
+                "kind": o.kind,
+                "score": round(o.score.value, 1),
+                "score_label": o.score.label,
+                "shortfall": round(o.shortfall, 1),
+                "seconds_per_accepted": round(o.e2e_s / max(o.success, 1e-6), 3),
+                "usd_per_accepted": scored.cost_per_request / max(o.success, 1e-6),
+                "objective_usd": round(scored.objective, 6),
+            }
+        )
+    return out
 
 
 def _field(workflow: Workflow, name: str) -> str:

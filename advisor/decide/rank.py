@@ -46,9 +46,11 @@ class Scored:
 
     option: Option
     cost_per_request: float
-    seconds_per_accepted: float
-    usd_per_accepted: float
-    over_budget_s: float
+    seconds_per_accepted: float  # e2e / p: the DESIGN figure, shown
+    usd_per_accepted: float  # cost / p: the DESIGN figure, shown
+    penalised_seconds: float  # e2e / p_eff: what the objective uses
+    penalised_usd: float  # cost / p_eff
+    over_budget_s: float  # penalised seconds beyond the budget
     objective: float
 
     @property
@@ -68,6 +70,7 @@ def cost_per_request(option: Option, site: Site, requests_per_day: float) -> flo
 
 def score(option: Option, workflow: Workflow, site: Site, requests_per_day: float) -> Scored:
     p_eff = effective_success(option)
+    p = max(option.success, 1e-6)
     cost = cost_per_request(option, site, requests_per_day)
     seconds = option.e2e_s / p_eff
     dollars = cost / p_eff
@@ -76,7 +79,7 @@ def score(option: Option, workflow: Workflow, site: Site, requests_per_day: floa
     objective = dollars + value * seconds + value * OVER_BUDGET_WEIGHT * over
     if option.kind == "hosted" and workflow.iteration == "prototype":
         objective *= PROTOTYPE_HOSTED_FACTOR
-    return Scored(option, cost, seconds, dollars, over, objective)
+    return Scored(option, cost, option.e2e_s / p, cost / p, seconds, dollars, over, objective)
 
 
 def rank(options: list[Option], workflow: Workflow, site: Site, requests_per_day: float | None = None) -> list[Scored]:

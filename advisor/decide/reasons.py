@@ -40,24 +40,31 @@ def why_lost(other: Scored, choice: Scored, workflow: Workflow) -> str:
         if flag
     )
     if o.shortfall > c.shortfall + 1e-9:
-        why = f"misses the {workflow.capability} need: {capability_phrase(o)} vs {o.threshold:.0f} needed"
+        why = (
+            f"misses the {workflow.capability} need: {capability_phrase(o)} vs {o.threshold:.0f} needed "
+            f"({o.shortfall:.1f} short)"
+        )
     elif other.over_budget_s > choice.over_budget_s + 1e-9:
         why = f"is over the {workflow.latency_budget_s:g} s budget by {other.over_budget_s:.1f} s per accepted answer"
     elif other.objective <= choice.objective:
         why = "ties on the objective, and a published figure wins over an assumed or imputed one"
     else:
-        saved_usd = choice.usd_per_accepted - other.usd_per_accepted
-        saved_s = choice.seconds_per_accepted - other.seconds_per_accepted
+        # The trade the objective made, on its own figures (success uncertainty penalised).
+        saved_usd = choice.penalised_usd - other.penalised_usd
+        saved_s = choice.penalised_seconds - other.penalised_seconds
         value = time_value_usd_per_s(workflow)
-        if cheaper and not faster:
+        if saved_usd > 0 and saved_s <= 0:
             why = (
                 f"saves ${saved_usd:.5f} but takes {-saved_s:.1f} s longer, worth ${-saved_s * value:.5f} at this "
-                "workflow's time value"
+                "workflow's time value (success uncertainty penalised)"
             )
-        elif faster and not cheaper:
+        elif saved_s > 0 and saved_usd <= 0:
             why = f"saves {saved_s:.1f} s, worth ${saved_s * value:.5f}, but costs ${-saved_usd:.5f} more"
         else:
-            why = "scores worse on the objective once success uncertainty is penalised"
+            why = (
+                f"is less certain to succeed ({o.success:.0%}, 80% from {o.success_low:.0%}) and scores worse on "
+                "the objective once that uncertainty is penalised"
+            )
         if o.kind == "hosted" and workflow.iteration == "prototype":
             why += f" (prototype: hosted options carry a x{PROTOTYPE_HOSTED_FACTOR:g} procurement factor)"
     marks = []

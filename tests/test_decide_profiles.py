@@ -1,0 +1,94 @@
+"""The example profiles in benchmarks/profiles/ and the reasoning a senior engineer would expect of each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from advisor.decide.catalog import load_catalog
+from advisor.knowledge import Knowledge
+from advisor.predict import SpeedPredictor
+from advisor.profiles import parse_profile
+from advisor.recommend import recommend
+from advisor.settings import BENCHMARKS_DIR, KNOWLEDGE_DIR
+
+PROFILES = BENCHMARKS_DIR / "profiles"
+DETECTED_CPU = {
+    "hardware": {"name": "Test CPU", "accelerator": "cpu", "memory_gb": 24.0, "system_ram_gb": 32.0},
+    "how": {},
+    "notes": [],
+    "fingerprint": "hw-test",
+}
+
+
+def decide(name: str, knowledge: Knowledge, predictor: SpeedPredictor) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = PROFILES / name
+    result = recommend(parse_profile(path.read_text(), source=str(path)), knowledge, predictor, DETECTED_CPU)
+    return result["hardware"], result["workflows"][0]
+
+
+def test_judge_panel_on_an_m4_pro(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    """SEEDS §2: confidential, so local; 64 GB as sold is ~48 GB for the GPU; short answers, so a fast MoE with a
+    published score wins; the seed's Qwen3 Coder picks are weighed (30B-A3B with an imputed score, Next too big)."""
+    hardware, entry = decide("judge-panel-m4-pro.yaml", knowledge, predictor)
+    assert hardware["usable_memory_gb"] == pytest.approx(48.0)
+    assert entry["decision"] == "local"
+    assert entry["choice"]["memory_required_gb"] * 1.05 <= 48.0
+    assert entry["capability"]["label"] == "published" and entry["capability"]["shortfall"] == 0
+    spec = knowledge.model(entry["choice"]["model"])
+    assert spec is not None and spec.is_moe and (spec.active_params_b or 99) <= 5  # memory-bound Apple: few active
+    coder = next(c for c in entry["candidates"] if c["option"].startswith("qwen3-coder-30b-a3b "))
+    assert coder["score_label"] == "imputed"  # considered on an imputed score, not dropped for lack of one
+    nxt = [e for e in entry["excluded"] if e["model"].startswith("qwen3-coder-next")]
+    assert nxt and all("GB" in e["reason"] for e in nxt)  # excluded for memory, and the reason says so
+    assert entry["predicted"]["seconds_per_accepted"] < 60  # the seed's timeout
+
+
+def test_autocomplete_gets_a_fim_code_model(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    """Inline completion needs fill-in-the-middle: only FIM-trained code models are candidates, none hosted."""
+    _, entry = decide("autocomplete-rtx4090.yaml", knowledge, predictor)
+    catalog = load_catalog(KNOWLEDGE_DIR)
+    assert entry["choice"]["kind"] == "local" and catalog.is_fim(entry["choice"]["model"])
+    assert all(c["kind"] == "local" and catalog.is_fim(c["option"].split()[0]) for c in entry["candidates"])
+    assert any("FIM" in e["reason"] for e in entry["excluded"])
+    assert any(e["model"] == "hosted" and "fill-in-the-middle" in e["reason"] for e in entry["excluded"])
+    assert entry["predicted"]["seconds_per_accepted"] <= 1.0  # a person is waiting
+    assert entry["decision"] == "local"
+
+
+def test_frontier_reasoning_goes_to_a_frontier_model(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    """Frontier = within the stated margin of the best published GPQA Diamond; a faster, cheaper 120B open
+    model is listed with why it lost (it is not frontier)."""
+    hardware, entry = decide("frontier-reasoning.yaml", knowledge, predictor)
+    tiers = hardware["capability_tiers"]["reasoning"]
+    assert entry["decision"] == "hosted"
+    assert entry["capability"]["label"] == "published"
+    assert entry["capability"]["score"] >= tiers["frontier"] == pytest.approx(tiers["best"] - 5)
+    oss = next(c for c in entry["candidates"] if c["option"].startswith("groq/gpt-oss-120b"))
+    assert oss["shortfall"] > 5
+    lost = [w for w in entry["why_not_cheaper_or_faster"] if w.startswith("groq/gpt-oss-120b")]
+    assert lost and "misses the frontier need" in lost[0]
+    assert "no local option meets the capability need" in entry["reasons"]["cost_at_scale"]
+
+
+def test_high_volume_classification_plans_machines_and_break_even(
+    knowledge: Knowledge, predictor: SpeedPredictor
+) -> None:
+    """A million a day: local is far cheaper per accepted answer; capacity is counted in machines at the
+    utilisation target, and the break-even volume is quoted against the local option that meets the need."""
+    _, entry = decide("high-volume-classification.yaml", knowledge, predictor)
+    assert entry["decision"] == "local"
+    cost = entry["cost"]
+    assert cost["break_even_requests_per_day"] is not None and cost["break_even_requests_per_day"] < 1_000_000
+    assert cost["local_usd_per_1k_requests"] < cost["hosted_usd_per_1k_requests"]
+    assert cost["machines"] >= 1 and cost["capacity_step_requests_per_day"] >= 1_000_000
+    assert cost["break_even_local_reference"]["model"] == entry["choice"]["model"]
+    assert "cheaper than" in entry["reasons"]["cost_at_scale"]
+
+
+def test_regulated_frontier_on_a_laptop_states_the_conflict(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    hardware, entry = decide("laptop-regulated-frontier.yaml", knowledge, predictor)
+    assert hardware["usable_memory_gb"] == pytest.approx(12.0)  # 16 GB as sold, Metal's default share
+    assert entry["decision"] == "local-with-gap"
+    assert any("points short" in w and "data sensitivity keeps this workflow local" in w for w in entry["warnings"])
