@@ -416,6 +416,47 @@ def test_calibration_can_be_cancelled_and_keeps_measurements() -> None:
     assert any("cancelled" in e.value for e in at.error)
 
 
+@pytest.mark.slow
+def test_a_crashing_engine_shows_the_error_and_keeps_every_answer() -> None:
+    import os
+    import signal
+
+    from tests.test_worker import workers_of
+
+    at = app()
+    at.button(key="tpl-support").click().run()
+    before = workflows(at)
+    at.button(key="go-hardware").click().run()
+    at.button(key="go-calibrate").click().run()
+    at.toggle(key="cal-probe").set_value(False).run()
+    at.button(key="cal-start").click().run()
+    deadline = time.monotonic() + 300
+    while not at.session_state["dl_job"].rows and time.monotonic() < deadline:
+        time.sleep(0.3)
+    [worker] = workers_of(os.getpid())
+    os.kill(worker.pid, signal.SIGSEGV)  # what a native llama.cpp crash does to the worker
+    _wait_for_job(at, timeout_s=120)
+    no_exception(at)
+    report = at.session_state["dl_job"].report
+    assert report is not None and report["status"] == "failed" and report["measurements"]
+    assert any("SIGSEGV" in e.value for e in at.error), [e.value for e in at.error]
+    assert workflows(at) == before, "every answer typed in is still there"
+    assert "dl_calibration" not in at.session_state, "a failed run never replaces the calibration in use"
+
+
+@pytest.mark.slow
+def test_the_profile_is_autosaved_and_restored_in_a_new_session(isolated_home: Path) -> None:
+    at = app()
+    at.button(key="tpl-support").click().run()
+    saved = isolated_home / "autosave.json"
+    assert saved.exists() and "support reply drafts" in saved.read_text()
+    fresh = app()  # a reload is a new session
+    assert [w["name"] for w in workflows(fresh)] == ["support reply drafts"]
+    assert any("Restored your 1 workflow(s)" in str(m.value) for m in fresh.info)
+    fresh.button(key="start-over").click().run()
+    assert workflows(fresh) == [] and not saved.exists()
+
+
 # --- Knowledge and Export ---------------------------------------------------------------------------------
 
 

@@ -147,3 +147,33 @@ def test_questionnaire_template_to_recommendation(app_url: str) -> None:
     docs = REPO / "docs"
     docs.mkdir(exist_ok=True)
     shutil.copyfile(shot, docs / "screenshot.png")
+
+
+def test_calibration_runs_to_the_end_and_answers_survive_a_reload(app_url: str) -> None:
+    """A real quick calibration in the browser: the server stays up, and the workflows come back after a reload."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(app_url)
+            expect(page.get_by_text("Start from a template")).to_be_visible(timeout=30_000)
+            click(page, "tpl-support")
+            expect(page.get_by_text("① Data sensitivity")).to_be_visible(timeout=15_000)
+
+            page.get_by_test_id("stSidebarNav").get_by_text("Calibrate").click()
+            expect(page.get_by_role("heading", name="Calibrate")).to_be_visible(timeout=15_000)
+            page.locator(".st-key-cal-probe label").first.click()  # the bandwidth probe is covered elsewhere
+            click(page, "cal-start")
+            expect(page.get_by_text("Calibration finished")).to_be_visible(timeout=600_000)
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+            assert httpx.get(f"{app_url}/_stcore/health", timeout=5).text.strip() == "ok"
+
+            page.reload()  # a new session: the autosave brings the workflow back
+            expect(page.get_by_text("Restored your 1 workflow(s)")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("① Data sensitivity")).to_be_visible(timeout=15_000)
+        finally:
+            browser.close()

@@ -255,7 +255,13 @@ def autosave() -> None:
         return
     path = autosave_path()
     tmp = path.with_name(f".{path.name}.tmp")
+    data = _editable()
+    blank = not (data["workflows"] or data["approved"] or data["hardware"]) and data["costs"] == Costs().model_dump()
     try:
+        if blank:  # nothing typed yet (or just started over): nothing to restore
+            path.unlink(missing_ok=True)
+            st.session_state[AUTOSAVED] = mark
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)

@@ -248,7 +248,7 @@ def _capability_effect(value: str) -> str:
 def _costs_and_policy() -> None:
     costs = state.costs()
     with st.expander("Cost assumptions and approved hosted providers", icon=":material/payments:"):
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3, c4 = st.columns(4)
         electricity = c1.number_input(
             "Electricity ($/kWh)",
             min_value=0.0,
@@ -258,13 +258,17 @@ def _costs_and_policy() -> None:
             key=state.bind("cost-electricity", float(costs["electricity_usd_per_kwh"])),
             help="Energy for the time the machine is busy with a request.",
         )
+        price = costs.get("hardware_usd")
         hardware_usd = c2.number_input(
             "Hardware price ($)",
             min_value=0.0,
             max_value=10_000_000.0,
             step=100.0,
-            key=state.bind("cost-hardware", float(costs["hardware_usd"])),
-            help="Amortised over the requests the volume implies.",
+            value=None,
+            placeholder="catalog price",
+            key=state.bind("cost-hardware", None if price is None else float(price)),
+            help="Amortised over the requests the volume implies. Empty: the catalog's sourced price for the "
+            "device, or an assumed default (labelled) when the catalog has none.",
         )
         months = c3.number_input(
             "Amortisation (months)",
@@ -273,16 +277,50 @@ def _costs_and_policy() -> None:
             step=6.0,
             key=state.bind("cost-months", float(costs["amortization_months"])),
         )
-        sunk = st.checkbox(
-            "The machine is already bought for other reasons (count energy only)",
-            key=state.bind("cost-sunk", bool(costs["hardware_sunk"])),
+        ops = c4.number_input(
+            "Operations ($/month)",
+            min_value=0.0,
+            max_value=10_000_000.0,
+            step=50.0,
+            key=state.bind("cost-ops", float(costs.get("ops_usd_per_month", 0.0))),
+            help="Staff time, support and monitoring a local deployment needs (your estimate).",
         )
+        d1, d2, d3 = st.columns(3)
+        utilization = d1.slider(
+            "Busy share of the day allowed",
+            min_value=0.05,
+            max_value=1.0,
+            step=0.05,
+            key=state.bind("cost-utilization", float(costs.get("utilization_target", 0.6))),
+            help="When sizing how many machines a volume needs: the rest of the day is margin for peaks.",
+        )
+        rtt = d2.number_input(
+            "Network round trip to hosted APIs (ms)",
+            min_value=0.0,
+            max_value=10_000.0,
+            step=10.0,
+            key=state.bind("cost-rtt", float(costs.get("network_rtt_ms", 80.0))),
+        )
+        with d3:
+            sunk = st.checkbox(
+                "The machine is already bought (count energy only)",
+                key=state.bind("cost-sunk", bool(costs["hardware_sunk"])),
+            )
+            redundancy = st.checkbox(
+                "Production needs a second machine for uptime",
+                key=state.bind("cost-redundancy", bool(costs.get("redundancy", False))),
+            )
         state.set_costs(
             {
+                **costs,
                 "electricity_usd_per_kwh": electricity,
                 "hardware_usd": hardware_usd,
                 "amortization_months": months,
+                "ops_usd_per_month": ops,
+                "utilization_target": utilization,
+                "network_rtt_ms": rtt,
                 "hardware_sunk": sunk,
+                "redundancy": redundancy,
             }
         )
         current = state.approved()
