@@ -89,10 +89,35 @@ def knowledge() -> Knowledge:
     return load_knowledge(KNOWLEDGE_DIR)
 
 
+_SESSION_PREDICTOR: list[SpeedPredictor] = []
+
+
+def session_predictor() -> SpeedPredictor:
+    """The speed predictor fitted once per test session (lazily: tests that never predict never fit)."""
+    if not _SESSION_PREDICTOR:
+        _SESSION_PREDICTOR.append(SpeedPredictor.fit(load_knowledge(KNOWLEDGE_DIR)))
+    return _SESSION_PREDICTOR[0]
+
+
 @pytest.fixture(scope="session")
-def predictor(knowledge: Knowledge) -> SpeedPredictor:
+def predictor() -> SpeedPredictor:
     """The speed predictor fitted once per test session on the published measurements."""
-    return SpeedPredictor.fit(knowledge)
+    return session_predictor()
+
+
+@pytest.fixture(autouse=True)
+def shared_predictor_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """advisor.api serves the session's predictor for the real knowledge/ instead of fitting in every test's
+    fresh ADVISOR_HOME; other knowledge directories and get_predictor itself (tested directly) are untouched."""
+    import advisor.api
+    from advisor.predict import get_predictor
+
+    def shared(knowledge: Knowledge, knowledge_dir: Path, cache_dir: Path) -> SpeedPredictor:
+        if Path(knowledge_dir).resolve() == KNOWLEDGE_DIR.resolve():
+            return session_predictor()
+        return get_predictor(knowledge, knowledge_dir, cache_dir)
+
+    monkeypatch.setattr(advisor.api, "get_predictor", shared)
 
 
 @pytest.fixture(scope="session")

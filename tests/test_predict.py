@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
 import math
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,12 @@ import pytest
 from advisor.errors import InputError, KnowledgeError
 from advisor.knowledge import Knowledge, load_knowledge
 from advisor.predict import (
+    TRUSTED_TYPES,
     SpeedPredictor,
+    UntrustedCache,
     feature_frame,
     get_predictor,
+    knowledge_digest,
     kv_cache_gb,
     load_predictor,
     memory_fit,
@@ -258,8 +264,105 @@ def test_skops_round_trip_and_cache(predictor: SpeedPredictor, knowledge: Knowle
     for key in ("pred_tg_tok_s", "pred_tg_low", "pred_pp_high"):  # runtime-specific bands survive the round trip
         assert loaded.predict([row()])[0][key] == pytest.approx(predictor.predict([row()])[0][key])
     cached = get_predictor(knowledge, KNOWLEDGE_DIR, tmp_path / "cache")
-    assert list((tmp_path / "cache").glob("*.skops"))
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [
+        f"speed-predictor-{knowledge_digest(KNOWLEDGE_DIR)}.skops"
+    ]
     assert cached.tg is not None
+
+
+def test_the_cache_names_exactly_the_types_the_loader_trusts(predictor: SpeedPredictor, tmp_path: Path) -> None:
+    import skops.io as sio
+
+    path = tmp_path / "p.skops"
+    save_predictor(predictor, path)
+    # If scikit-learn starts writing another type, this fails before any user's cache is silently refitted.
+    assert sorted(set(sio.get_untrusted_types(file=path))) == sorted(TRUSTED_TYPES)
+
+
+def tamper(path: Path, marker: Path) -> None:
+    """Add to a real predictor file a node that, if loaded, calls numpy's runstring to write `marker`."""
+    with zipfile.ZipFile(path) as src:
+        members = {name: src.read(name) for name in src.namelist()}
+    schema = json.loads(members["schema.json"])
+
+    def text(value: str) -> dict[str, object]:
+        return {
+            "__class__": "str",
+            "__module__": "builtins",
+            "__loader__": "JsonNode",
+            "content": json.dumps(value),
+            "is_json": True,
+            "__id__": 1,
+        }
+
+    code = f"open({str(marker)!r}, 'w').write('ran')"
+    schema["content"]["evil"] = {
+        "__class__": "runstring",
+        "__module__": "numpy.testing._private.utils",
+        "__loader__": "ConstructorFromReduceNode",
+        "content": {
+            "__class__": "tuple",
+            "__module__": "builtins",
+            "__loader__": "TupleNode",
+            "__id__": 2,
+            "content": [
+                text(code),
+                {
+                    "__class__": "dict",
+                    "__module__": "builtins",
+                    "__loader__": "DictNode",
+                    "content": {},
+                    "__id__": 3,
+                    "key_types": {
+                        "__class__": "list",
+                        "__module__": "builtins",
+                        "__loader__": "ListNode",
+                        "content": [],
+                        "__id__": 4,
+                    },
+                },
+            ],
+        },
+    }
+    schema["key_types"]["content"].append(
+        {"__class__": "str", "__module__": "builtins", "__loader__": "TypeNode", "__id__": 5}
+    )
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+
+
+def test_a_tampered_cache_is_refused_refitted_and_never_run(
+    predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import skops.io as sio
+
+    # The tampering is real: trusting its types, as the old prefix rule did, runs the payload.
+    probe, probe_marker = tmp_path / "probe.skops", tmp_path / "probe-ran"
+    save_predictor(predictor, probe)
+    tamper(probe, probe_marker)
+    untrusted = sio.get_untrusted_types(file=probe)
+    assert "numpy.testing._private.utils.runstring" in untrusted
+    sio.load(probe, trusted=untrusted)
+    assert probe_marker.exists()
+
+    cache = tmp_path / "cache"
+    path = cache / f"speed-predictor-{knowledge_digest(KNOWLEDGE_DIR)}.skops"
+    marker = tmp_path / "ran"
+    save_predictor(predictor, path)
+    tamper(path, marker)
+    with pytest.raises(UntrustedCache, match="runstring"):
+        load_predictor(path, knowledge)
+    with caplog.at_level(logging.WARNING, logger="advisor.predict"):
+        refitted = get_predictor(knowledge, KNOWLEDGE_DIR, cache)
+    assert not marker.exists()  # the payload never ran
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "refused" in warnings[0] and "\n" not in warnings[0]
+    assert refitted.predict([row()])[0]["pred_tg_tok_s"] == pytest.approx(
+        predictor.predict([row()])[0]["pred_tg_tok_s"]
+    )
+    assert "runstring" not in sio.get_untrusted_types(file=path)  # the refit replaced the tampered file
 
 
 def test_feature_frame_has_a_fixed_column_list() -> None:
