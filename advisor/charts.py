@@ -14,7 +14,7 @@ import pandas as pd
 from advisor.recommend import ASSUMED_POWER_W, local_cost_per_request
 from advisor.schemas import Costs
 
-KIND_COLORS = alt.Scale(domain=["local", "hosted"], range=["#2e7d32", "#1565c0"])
+KIND_COLORS = alt.Scale(domain=["local", "hosted", "hybrid"], range=["#2e7d32", "#1565c0", "#ef6c00"])
 LABEL_SHAPES = alt.Scale(domain=["measured", "predicted"], range=["diamond", "circle"])
 SOURCE_COLORS = alt.Scale(domain=["measured", "predicted"], range=["#2e7d32", "#7b1fa2"])
 
@@ -23,6 +23,8 @@ def option_label(option: dict[str, Any]) -> str:
     """A short readable name for a choice or alternative."""
     if option.get("kind") == "local":
         return f"{option['model']} {option.get('quantization') or ''} · {option.get('runtime') or ''}".strip()
+    if option.get("kind") == "hybrid":
+        return f"hybrid: {option['model']}"
     return f"{option['model']} ({option.get('provider') or 'hosted'})"
 
 

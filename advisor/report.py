@@ -51,6 +51,8 @@ def _choice_label(choice: dict[str, Any] | None) -> str:
         return "none"
     if choice["kind"] == "local":
         return f"{choice['model']} {choice['quantization']} on {choice['runtime']}"
+    if choice["kind"] == "hybrid":
+        return f"hybrid: {choice['model']} (local first, hosted when the check fails)"
     return f"{choice['model']} ({choice['provider']})"
 
 

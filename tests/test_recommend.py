@@ -96,7 +96,15 @@ def test_regulated_never_hosted_and_local_choices_fit(
 ) -> None:
     result = run({"hardware": {**RTX, "memory_gb": memory}, "workflows": [workflow]}, knowledge, predictor)
     entry = result["workflows"][0]
-    assert entry["decision"] in ("local", "hosted", "local-with-gap", "hosted-with-gap", "none")
+    assert entry["decision"] in (
+        "local",
+        "hosted",
+        "hybrid",
+        "local-with-gap",
+        "hosted-with-gap",
+        "hybrid-with-gap",
+        "none",
+    )
     if workflow["data_sensitivity"] == "regulated":
         assert entry["decision"] != "hosted"
         assert entry["choice"] is None or entry["choice"]["kind"] == "local"
@@ -246,6 +254,7 @@ def test_example_profiles_honour_the_json_contract(knowledge: Knowledge, predict
                 key = {
                     "local": {"model", "quantization", "runtime", "memory_required_gb", "basis"},
                     "hosted": {"model", "provider"},
+                    "hybrid": {"model", "local", "hosted", "escalation_rate", "basis"},
                 }
                 assert key[entry["choice"]["kind"]] <= set(entry["choice"])
 

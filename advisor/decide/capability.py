@@ -255,16 +255,18 @@ def success_probability(
 ) -> tuple[float, float, float, str]:
     """P(an answer is accepted) from how far the score sits above the workflow's need, with an 80% interval.
 
-    At the threshold the prior is SUCCESS_AT_THRESHOLD; each SUCCESS_SCALE_POINTS above or below moves it one
-    unit on the logit scale. The score's own interval gives the prior's; this machine's task results update it.
+    At the need the prior is SUCCESS_AT_THRESHOLD; each SUCCESS_SCALE_POINTS above or below moves it one unit on
+    the logit scale. The score's own interval gives the prior's; this machine's task results update it.
     """
     base = math.log(SUCCESS_AT_THRESHOLD / (1 - SUCCESS_AT_THRESHOLD))
 
     def p(at: float) -> float:
-        value = 1 / (1 + math.exp(-(base + (at - threshold) / SUCCESS_SCALE_POINTS)))
+        # One smooth, log-concave curve for every option (scaled, not clipped, at the cap): a higher need then
+        # lowers a weaker model's odds more than a stronger one's, never the other way round.
+        value = SUCCESS_CAP / (1 + math.exp(-(base + (at - threshold) / SUCCESS_SCALE_POINTS)))
         if quant_loss_pct:
             value *= max(0.5, 1 - quant_loss_pct / 100)
-        return min(value, SUCCESS_CAP)
+        return value
 
     point, low, high = p(score.value), p(score.low), p(score.high)
     basis = f"{score.label} score {score.value:.0f} vs need {threshold:.0f}"

@@ -14,10 +14,12 @@ from advisor.decide.options import (
     RUNTIMES,
     Context,
     Excluded,
+    HybridOption,
     Option,
     calibration_rows,
     hosted_allowed,
     hosted_options,
+    hybrid,
     local_options,
     local_speed_table,
 )
@@ -30,6 +32,7 @@ from advisor.schemas import Profile, Workflow
 from advisor.settings import get_settings
 
 ALTERNATIVES = 5
+HYBRID_LEGS = 3  # hybrid routes pair the best three local options with the best three allowed hosted ones
 LABEL_FOR_BASIS = {"measured": "measured", "predicted+calibrated": "calibrated", "published": "published"}
 
 
@@ -61,7 +64,13 @@ def decide(
     """Lens 1 as a hard filter, then one objective over everything allowed; every gap stated with its size."""
     approved = profile.hosted.approved_for_confidential
     allowed = [o for o in hosted if hosted_allowed(o, workflow, approved)]
-    ranked = rank(local + allowed, workflow, site)
+    # Hybrid routes exist only where lens 1 allows the hosted leg: the best few of each kind, paired.
+    routes: list[Option] = [
+        hybrid(a.option, b.option)
+        for a in rank(local, workflow, site)[:HYBRID_LEGS]
+        for b in rank(allowed, workflow, site)[:HYBRID_LEGS]
+    ]
+    ranked = rank(local + allowed + routes, workflow, site)
     choice = ranked[0] if ranked else None
     local_ranked = [s for s in ranked if s.option.kind == "local"]
     hosted_ranked = [s for s in ranked if s.option.kind == "hosted"]
@@ -147,6 +156,15 @@ def _capacity_and_basis_warnings(choice: Scored, workflow: Workflow, site: Site)
                 "calibration",
             )
         )
+    if isinstance(o, HybridOption):
+        out.append(
+            (
+                f"hybrid route: every request runs on {o.legs[0].label()} first and escalates to {o.legs[1].label()} "
+                f"when its answer fails the workflow's check ({1 - o.legs[0].success:.0%} expected); this needs an "
+                "automatic check of the local answer",
+                "hosted",
+            )
+        )
     if o.kind == "hosted" and o.basis == "assumed":
         out.append(
             (
@@ -210,8 +228,22 @@ def _cost_sentence(
 def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
     """The DESIGN shape of a choice or alternative: the option, its predicted figures and its costs, labelled."""
     o = scored.option
-    if o.kind == "local":
+    if isinstance(o, HybridOption):
+        local, hosted = o.legs
         choice: dict[str, Any] = {
+            "kind": "hybrid",
+            "model": o.model,
+            "quantization": o.quantization,
+            "runtime": o.runtime,
+            "provider": o.provider,
+            "memory_required_gb": o.memory_required_gb,
+            "basis": o.basis,
+            "local": {"model": local.model, "quantization": local.quantization, "runtime": local.runtime},
+            "hosted": {"model": hosted.model, "provider": hosted.provider},
+            "escalation_rate": round(1 - local.success, 3),
+        }
+    elif o.kind == "local":
+        choice = {
             "kind": "local",
             "model": o.model,
             "quantization": o.quantization,

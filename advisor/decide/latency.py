@@ -27,8 +27,11 @@ class Figure:
 
 
 def wants_thinking(workflow: Workflow) -> bool:
-    """Reasoning tasks and frontier needs run with thinking on where a model makes it optional."""
-    return workflow.task == "reasoning" or workflow.capability == "frontier"
+    """Reasoning tasks run with thinking on where a model makes it optional.
+
+    Thinking follows the task, not the capability tier: a higher need then only narrows which options qualify.
+    """
+    return workflow.task == "reasoning"
 
 
 def reasoning_tokens(
@@ -42,7 +45,7 @@ def reasoning_tokens(
 ) -> Figure:
     """Thinking tokens per attempt: the model's sourced typical count, else its class's sourced figure.
 
-    Optional thinking is on for reasoning or frontier work (the published scores were taken with it on).
+    Optional thinking is on for reasoning work (the published reasoning scores were taken with it on).
     """
     if not (mode in ("always", "yes") or (mode == "optional" and wants_thinking(workflow))):
         return Figure(0.0, "published", "no thinking for this model or workflow")

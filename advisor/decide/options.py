@@ -96,6 +96,16 @@ class Option:
     def speed_known(self) -> bool:
         return self.basis not in ("assumed",)
 
+    @property
+    def local_busy_s(self) -> float:
+        """Seconds of this machine's time per request (what local energy and capacity are priced on)."""
+        return self.e2e_s if self.kind == "local" else 0.0
+
+    @property
+    def hosted_usd(self) -> float:
+        """Token dollars per request."""
+        return self.hosted_usd_per_request or 0.0
+
     def key(self) -> str:
         return f"{self.kind}:{self.model}:{self.quantization}:{self.runtime}:{self.provider}"
 
@@ -103,6 +113,81 @@ class Option:
         if self.kind == "local":
             return f"{self.model} {self.quantization} on {self.runtime}"
         return f"{self.model} ({self.provider})"
+
+
+@dataclass(frozen=True)
+class HybridOption(Option):
+    """Local first; when the local answer fails its check, the request escalates to a hosted option.
+
+    Per round: time t_L + (1 - p_L) t_H, dollars c_L + (1 - p_L) c_H, success p_L + (1 - p_L) p_H; per accepted
+    answer each is divided by the round's success, so every figure lies between the two legs' own.
+    """
+
+    local_leg: Option | None = None
+    hosted_leg: Option | None = None
+
+    @property
+    def legs(self) -> tuple[Option, Option]:
+        assert self.local_leg is not None and self.hosted_leg is not None
+        return self.local_leg, self.hosted_leg
+
+    @property
+    def e2e_s(self) -> float:
+        local, hosted = self.legs
+        return local.e2e_s + (1 - local.success) * hosted.e2e_s
+
+    @property
+    def tokens(self) -> float:
+        local, hosted = self.legs
+        return local.tokens + (1 - local.success) * hosted.tokens
+
+    @property
+    def local_busy_s(self) -> float:
+        return self.legs[0].e2e_s
+
+    @property
+    def hosted_usd(self) -> float:
+        local, hosted = self.legs
+        return (1 - local.success) * hosted.hosted_usd
+
+    def label(self) -> str:
+        local, hosted = self.legs
+        return f"hybrid: {local.label()} -> {hosted.label()}"
+
+
+def hybrid(local: Option, hosted: Option) -> HybridOption:
+    """The escalation route from a local option to a hosted one (the caller has checked lens 1 allows it)."""
+    q = 1 - local.success
+    p = local.success + q * hosted.success
+    low = local.success_low + (1 - local.success_low) * hosted.success_low
+    high = local.success_high + (1 - local.success_high) * hosted.success_high
+    return HybridOption(
+        kind="hybrid",
+        model=f"{local.model} -> {hosted.model}",
+        ttft=local.ttft,
+        decode_tps=local.decode_tps,
+        decode_label=local.decode_label,
+        reasoning=local.reasoning,
+        answer_tokens=local.answer_tokens,
+        # Accepted answers pass the check; a failed local answer gets the hosted model's capability.
+        score=hosted.score,
+        threshold=hosted.threshold,
+        success=round(p, 4),
+        success_low=round(low, 4),
+        success_high=round(high, 4),
+        success_basis=(
+            f"local {local.success:.0%} first, then hosted {hosted.success:.0%} on the {q:.0%} that fail the check "
+            "(assumes the workflow's check catches a failed local answer)"
+        ),
+        basis=local.basis if local.basis != "measured" else "measured+published",
+        quantization=local.quantization,
+        runtime=local.runtime,
+        provider=hosted.provider,
+        memory_required_gb=local.memory_required_gb,
+        notes=(f"local leg: {local.label()}", f"hosted leg: {hosted.label()}", *local.notes[:1], *hosted.notes[:1]),
+        local_leg=local,
+        hosted_leg=hosted,
+    )
 
 
 @dataclass(frozen=True)
@@ -122,9 +207,9 @@ def quants_for(spec: ModelSpec) -> tuple[str, ...]:
     return (*QUANTS, "MXFP4") if spec.id.startswith("gpt-oss") else QUANTS
 
 
-def threshold_for(scale: CapabilityScale, workflow: Workflow) -> float:
+def threshold_for(scale: CapabilityScale, workflow: Workflow, *, capability: str | None = None) -> float:
     area = TASK_AREA[workflow.task]
-    return scale.threshold(area, workflow.capability) - TASK_THRESHOLD_SHIFT.get(workflow.task, 0.0)
+    return scale.threshold(area, capability or workflow.capability) - TASK_THRESHOLD_SHIFT.get(workflow.task, 0.0)
 
 
 def local_speed_table(
@@ -236,6 +321,14 @@ class Context:
         return threshold_for(self.scale, self.workflow)
 
     @property
+    def success_reference(self) -> float:
+        """The score at which an answer is accepted SUCCESS_AT_THRESHOLD of the time: the workflow's own need.
+
+        Harder work accepts fewer answers from the same model, so the need sets the reference.
+        """
+        return self.threshold
+
+    @property
     def area(self) -> str:
         return TASK_AREA[self.workflow.task]
 
@@ -308,7 +401,7 @@ def _local_option(
     threshold = ctx.threshold
     p, low, high, basis = success_probability(
         score,
-        threshold,
+        ctx.success_reference,
         quant_loss_pct=quant_row.get("ppl_delta_pct") if quant_row else None,
         successes=measured_tasks[0] if measured_tasks else 0,
         attempts=measured_tasks[1] if measured_tasks else 0,
@@ -393,7 +486,7 @@ def hosted_options(ctx: Context) -> tuple[list[Option], list[Excluded]]:
             excluded.append(Excluded(row["id"], f"context {context:,} tokens exceeds its {row['context_k']:g}K window"))
             continue
         score = ctx.scale.hosted_score(row, ctx.area)
-        p, low, high, basis = success_probability(score, threshold)
+        p, low, high, basis = success_probability(score, ctx.success_reference)
         reasoning = reasoning_tokens(row["id"], row.get("reasoning") or "no", ctx.catalog, workflow, hosted=True)
         if row.get("max_output_k") and reasoning.value + workflow.output_tokens > row["max_output_k"] * 1000:
             excluded.append(Excluded(row["id"], f"output exceeds its {row['max_output_k']:g}K maximum"))

@@ -1,8 +1,8 @@
 """One continuous objective per workflow, the choice it makes, and the volumes at which that choice would flip.
 
-objective = dollars per accepted answer + the value of the seconds to it (+ seconds over the budget, weighted)
-  seconds per accepted = e2e / p_eff,  dollars per accepted = cost per attempt / p_eff   (retries at 1/p)
-  p_eff = p - UNCERTAINTY_PENALTY x (p - p_low)                                          (uncertainty penalised)
+objective = risk x (dollars + time value x (seconds + OVER_BUDGET_WEIGHT x seconds over the budget)) / p
+  per attempt: dollars, seconds, seconds beyond the budget; divided by p: per accepted answer (retries at 1/p)
+  risk = 1 + UNCERTAINTY_PENALTY x (width of the capability score's 80% interval) / 100   (uncertainty penalised)
 The time value follows the latency lens (a person waiting vs a batch) scaled by the iteration lens; a
 prototype's hosted options carry a procurement factor. Meeting the capability need comes first: options are
 ordered by how far they fall short of it, then by the objective, then published before assumed/imputed.
@@ -36,8 +36,12 @@ def time_value_usd_per_s(workflow: Workflow) -> float:
     return base * ITERATION_TIME_WEIGHT[workflow.iteration]
 
 
-def effective_success(option: Option) -> float:
-    return max(option.success - UNCERTAINTY_PENALTY * (option.success - option.success_low), 0.01)
+def risk_factor(option: Option) -> float:
+    """A premium for not knowing how capable an option is: wide (imputed) scores cost more than published ones.
+
+    It depends on the score's interval, not on the need, so a higher need never reorders options by itself.
+    """
+    return 1.0 + UNCERTAINTY_PENALTY * (option.score.high - option.score.low) / 100
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,9 @@ class Scored:
     cost_per_request: float
     seconds_per_accepted: float  # e2e / p: the DESIGN figure, shown
     usd_per_accepted: float  # cost / p: the DESIGN figure, shown
-    penalised_seconds: float  # e2e / p_eff: what the objective uses
-    penalised_usd: float  # cost / p_eff
-    over_budget_s: float  # penalised seconds beyond the budget
+    penalised_seconds: float  # risk x e2e / p: what the objective uses
+    penalised_usd: float  # risk x cost / p
+    over_budget_s: float  # seconds beyond the budget per attempt
     objective: float
 
     @property
@@ -63,21 +67,22 @@ class Scored:
 
 
 def cost_per_request(option: Option, site: Site, requests_per_day: float) -> float:
-    if option.kind == "hosted":
-        return option.hosted_usd_per_request or 0.0
-    return site.local_per_request(option.e2e_s, requests_per_day)
+    """Local dollars on this machine's busy time (zero for hosted) plus token dollars (zero for local)."""
+    busy = option.local_busy_s
+    local = site.local_per_request(busy, requests_per_day) if busy > 0 else 0.0
+    return local + option.hosted_usd
 
 
 def score(option: Option, workflow: Workflow, site: Site, requests_per_day: float) -> Scored:
-    p_eff = effective_success(option)
     p = max(option.success, 1e-6)
+    risk = risk_factor(option)
     cost = cost_per_request(option, site, requests_per_day)
-    seconds = option.e2e_s / p_eff
-    dollars = cost / p_eff
-    over = max(0.0, seconds - workflow.latency_budget_s)
+    seconds = risk * option.e2e_s / p
+    dollars = risk * cost / p
+    over = max(0.0, option.e2e_s - workflow.latency_budget_s)
     value = time_value_usd_per_s(workflow)
-    objective = dollars + value * seconds + value * OVER_BUDGET_WEIGHT * over
-    if option.kind == "hosted" and workflow.iteration == "prototype":
+    objective = dollars + value * seconds + value * OVER_BUDGET_WEIGHT * risk * over / p
+    if option.kind in ("hosted", "hybrid") and workflow.iteration == "prototype":
         objective *= PROTOTYPE_HOSTED_FACTOR
     return Scored(option, cost, option.e2e_s / p, cost / p, seconds, dollars, over, objective)
 
@@ -97,30 +102,32 @@ class _Vectorised:
     def __init__(self, options: list[Option], workflow: Workflow, site: Site) -> None:
         self.options = options
         costs = site.costs
-        self.p = np.array([effective_success(o) for o in options])
+        self.p = np.array([max(o.success, 1e-6) / risk_factor(o) for o in options])
         self.t = np.array([o.e2e_s for o in options])
-        self.local = np.array([o.kind == "local" for o in options])
-        self.hosted_cost = np.array([o.hosted_usd_per_request or 0.0 for o in options])
-        self.energy = site.power_w * self.t / 3.6e6 * costs.electricity_usd_per_kwh
+        self.busy = np.array([o.local_busy_s for o in options])
+        self.local = self.busy > 0
+        self.hosted_cost = np.array([o.hosted_usd for o in options])
+        self.energy = site.power_w * self.busy / 3.6e6 * costs.electricity_usd_per_kwh
         self.per_machine = site.hardware_usd / (costs.amortization_months * 30.44)
         self.costs = costs
         self.value = time_value_usd_per_s(workflow)
         self.budget = workflow.latency_budget_s
-        self.factor = np.where(~self.local & (workflow.iteration == "prototype"), PROTOTYPE_HOSTED_FACTOR, 1.0)
+        hosted = np.array([o.kind in ("hosted", "hybrid") for o in options])
+        self.factor = np.where(hosted & (workflow.iteration == "prototype"), PROTOTYPE_HOSTED_FACTOR, 1.0)
         self.penalty = np.array([round(o.shortfall, 6) for o in options]) * SHORTFALL_WEIGHT
         self.tie = np.array([1e-12 * int(o.score.label == "imputed" or not o.speed_known) for o in options])
 
     def choice(self, volumes: np.ndarray) -> np.ndarray:
         v = volumes[None, :]
-        machines = np.maximum(1.0, v * self.t[:, None] / (86_400.0 * self.costs.utilization_target))
+        machines = np.maximum(1.0, v * self.busy[:, None] / (86_400.0 * self.costs.utilization_target))
         spare = 1.0 if self.costs.redundancy else 0.0
         owned = 1.0 if self.costs.hardware_sunk else 0.0
         fixed = self.per_machine * np.maximum(0.0, machines + spare - owned) + self.costs.ops_usd_per_month / 30.44
         local_cost = self.energy[:, None] + fixed / v
-        cost = np.where(self.local[:, None], local_cost, self.hosted_cost[:, None])
+        cost = np.where(self.local[:, None], local_cost, 0.0) + self.hosted_cost[:, None]
         seconds = (self.t / self.p)[:, None]
         dollars = cost / self.p[:, None]
-        over = np.maximum(0.0, seconds - self.budget)
+        over = (np.maximum(0.0, self.t - self.budget) / self.p)[:, None]
         objective = (dollars + self.value * seconds + self.value * OVER_BUDGET_WEIGHT * over) * self.factor[:, None]
         key = self.penalty[:, None] + objective * (1 + self.tie[:, None])
         return np.asarray(np.argmin(key, axis=0))
@@ -169,8 +176,9 @@ def flip_points(options: list[Option], workflow: Workflow, site: Site) -> list[F
 
 def capacity_step(option: Option, workflow: Workflow, site: Site) -> tuple[int, float] | None:
     """Machines this local option needs at the volume (rounded up) and the volume at which one more is needed."""
-    if option.kind != "local":
+    busy = option.local_busy_s
+    if busy <= 0:
         return None
-    machines = math.ceil(machines_needed(option.e2e_s, workflow.requests_per_day, site.costs) - 1e-9)
-    per_machine = 86_400.0 * site.costs.utilization_target / option.e2e_s
+    machines = math.ceil(machines_needed(busy, workflow.requests_per_day, site.costs) - 1e-9)
+    per_machine = 86_400.0 * site.costs.utilization_target / busy
     return machines, machines * per_machine

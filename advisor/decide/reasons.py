@@ -22,7 +22,8 @@ def objective_phrase(workflow: Workflow) -> str:
     return (
         f"expected dollars per accepted answer plus ${value * 3600:,.2f} per hour of waiting for it "
         f"({'a person waiting' if workflow.interactive else 'a batch job'}, x{ITERATION_TIME_WEIGHT[workflow.iteration]:g} "
-        f"for a {workflow.iteration} workflow), seconds over the budget weighted 10x"
+        f"for a {workflow.iteration} workflow), seconds over the budget weighted 10x, retries at 1/p, "
+        "capability uncertainty priced in"
     )
 
 
@@ -45,7 +46,7 @@ def why_lost(other: Scored, choice: Scored, workflow: Workflow) -> str:
             f"({o.shortfall:.1f} short)"
         )
     elif other.over_budget_s > choice.over_budget_s + 1e-9:
-        why = f"is over the {workflow.latency_budget_s:g} s budget by {other.over_budget_s:.1f} s per accepted answer"
+        why = f"is over the {workflow.latency_budget_s:g} s budget by {other.over_budget_s:.1f} s per attempt"
     elif other.objective <= choice.objective:
         why = "ties on the objective, and a published figure wins over an assumed or imputed one"
     else:
@@ -62,8 +63,8 @@ def why_lost(other: Scored, choice: Scored, workflow: Workflow) -> str:
             why = f"saves {saved_s:.1f} s, worth ${saved_s * value:.5f}, but costs ${-saved_usd:.5f} more"
         else:
             why = (
-                f"is less certain to succeed ({o.success:.0%}, 80% from {o.success_low:.0%}) and scores worse on "
-                "the objective once that uncertainty is penalised"
+                f"is less certain (capability 80% interval {o.score.low:.0f}-{o.score.high:.0f}) and scores worse "
+                "on the objective once that uncertainty is priced in"
             )
         if o.kind == "hosted" and workflow.iteration == "prototype":
             why += f" (prototype: hosted options carry a x{PROTOTYPE_HOSTED_FACTOR:g} procurement factor)"
