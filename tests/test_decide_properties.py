@@ -180,3 +180,45 @@ def test_a_published_score_beats_an_imputed_one_on_a_tie(knowledge: Knowledge) -
         [option("a-imputed", "imputed"), option("z-published", "published")], workflow, Site(Costs(), 1.0, 1.0)
     )
     assert ranked[0].option.model == "z-published"
+
+
+@PROPERTY
+@given(workflow=workflows)
+def test_hybrid_only_where_allowed_and_between_its_legs(workflow: dict[str, Any], env: Env) -> None:
+    from advisor.decide.costs import Site
+    from advisor.decide.options import hybrid
+    from advisor.decide.rank import score
+    from advisor.schemas import Costs, Workflow
+
+    entry = run(workflow, env.knowledge, env.predictor)
+    kinds = {c["kind"] for c in entry["candidates"]}
+    hosted_allowed = workflow["data_sensitivity"] != "regulated"
+    assert ("hybrid" in kinds) <= hosted_allowed  # never where lens 1 forbids the hosted leg
+    if not (entry["choice"] and "local" in kinds and "hosted" in kinds):
+        return
+    # The route's figures per accepted answer sit between its two legs' (a mediant of the two).
+    w = Workflow.model_validate(workflow)
+    site = Site(Costs(), 2500.0, 450.0)
+    from advisor.decide.capability import CapabilityScale
+    from advisor.decide.catalog import load_catalog
+    from advisor.decide.options import Context, hosted_options, local_options, local_speed_table
+    from advisor.settings import KNOWLEDGE_DIR
+
+    ctx = Context(w, env.knowledge, CapabilityScale(env.knowledge), load_catalog(KNOWLEDGE_DIR), site, 24.0, 80.0)
+
+    speeds = local_speed_table(env.knowledge, env.predictor, _rtx(), [], prompt_tokens=w.input_tokens)
+    local = local_options(ctx, speeds, None)[0][:3]
+    hosted = hosted_options(ctx)[0][:3]
+    for a in local:
+        for b in hosted:
+            route = score(hybrid(a, b), w, site, w.requests_per_day)
+            legs = [score(a, w, site, w.requests_per_day), score(b, w, site, w.requests_per_day)]
+            for figure in ("usd_per_accepted", "seconds_per_accepted"):
+                values = sorted(getattr(x, figure) for x in legs)
+                assert values[0] - 1e-12 <= getattr(route, figure) <= values[1] + 1e-12, figure
+
+
+def _rtx() -> Any:
+    from advisor.schemas import Hardware
+
+    return Hardware.model_validate(RTX)
