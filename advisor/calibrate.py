@@ -14,6 +14,7 @@ import yaml
 
 from advisor.backends.base import Backend, GenerationRequest, GenerationResult, ModelInfo
 from advisor.checkers import CheckSpecError, run_check, run_pair_check, validate_spec
+from advisor.doctor import NON_PORTABLE, REINSTALL, compiled_features
 from advisor.errors import AdvisorError, BackendError, BackendUnreachable, InputError, ModelNotFound
 from advisor.schemas import Measurement, Spread
 
@@ -259,6 +260,12 @@ def calibrate(
         build = getattr(backend, "build", None)
         if build:  # which llama.cpp build ran: CPU features compiled in, GPU offload
             report["backend"]["build"] = build
+            risky = [f for f in compiled_features(build.get("system_info", "")) if f in NON_PORTABLE]
+            if risky and not report.get("warnings"):
+                report["warnings"] = [
+                    f"this llama.cpp build has {', '.join(risky)} compiled in (not the portable build): it can crash "
+                    f"on another CPU or in a VM; fix: {REINSTALL}"
+                ]
         runner = _ModelRun(
             backend,
             info,
@@ -437,7 +444,9 @@ def summarize(info: ModelInfo, measurements: list[Measurement]) -> dict[str, Any
         entry["sources"] = sorted({s for m in rows for s in (m.prefill_source, m.decode_source) if s})
         entry["excluded"] = {
             "count": len(every) - len(rows),
-            "why": sorted({m.stream_status if m.stream_status != "complete" else "error" for m in every if m not in rows}),
+            "why": sorted(
+                {m.stream_status if m.stream_status != "complete" else "error" for m in every if m not in rows}
+            ),
         }
         speed[probe] = entry
     tasks = [m for m in measurements if m.kind == "task"]

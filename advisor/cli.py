@@ -226,6 +226,8 @@ def calibrate(
                 f"{_num(row['ttft_p50_s'])}  {_num(row['ttft_p95_s'])}  {_num(row['tpot_p50_ms'])}  {row['goodput_rps']}"
             )
     measured = len(result["measurements"])
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"\nstored {store['stored']} of {measured} measurements in {store['path']} as run {result['run_id']}"
         + (f"; report written to {json_path}" if json_path else ""),

@@ -457,6 +457,16 @@ def test_the_profile_is_autosaved_and_restored_in_a_new_session(isolated_home: P
     assert workflows(fresh) == [] and not saved.exists()
 
 
+@pytest.mark.slow
+def test_calibrate_page_runs_the_doctor_checks() -> None:
+    at = app("calibrate")
+    at.button(key="cal-doctor").click().run()
+    no_exception(at)
+    lines = [s.value for s in at.success]
+    assert any(line.startswith("OK   engine:") for line in lines), lines
+    assert any("llama.cpp build" in line for line in lines + [w.value for w in at.warning])
+
+
 # --- Knowledge and Export ---------------------------------------------------------------------------------
 
 

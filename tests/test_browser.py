@@ -172,7 +172,7 @@ def test_calibration_runs_to_the_end_and_answers_survive_a_reload(app_url: str) 
             expect(page.get_by_test_id("stException")).to_have_count(0)
             assert httpx.get(f"{app_url}/_stcore/health", timeout=5).text.strip() == "ok"
 
-            page.reload()  # a new session: the autosave brings the workflow back
+            page.goto(app_url)  # a new session (a reload or a restart): the autosave brings the workflow back
             expect(page.get_by_text("Restored your 1 workflow(s)")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("① Data sensitivity")).to_be_visible(timeout=15_000)
         finally:

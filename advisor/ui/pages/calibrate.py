@@ -33,6 +33,7 @@ def render() -> None:
     _progress()
     _active_report()
     _past_runs()
+    _doctor(disabled=running)
     st.write("")
     go_button("recommendations", "Next: see recommendations", key="go-recommendations-cal", primary=True)
 
@@ -293,3 +294,27 @@ def _run_date(run_id: str) -> str:
     if len(stamp) == 15 and stamp[8] == "T" and stamp.replace("T", "").isdigit():
         return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]} UTC"
     return stamp
+
+
+def _doctor(*, disabled: bool) -> None:
+    """The same checks as `python -m advisor doctor`, one line each with the fix."""
+    from advisor.doctor import run_checks
+
+    with st.expander(
+        "Check this install (the same checks as `python -m advisor doctor`)", icon=":material/stethoscope:"
+    ):
+        st.caption(
+            "Loads the default model in a worker process and decodes 8 tokens, names the CPU features this "
+            "llama.cpp build uses, and checks that the store, the cache and the predictor work."
+        )
+        if st.button(
+            "Run the checks",
+            key="cal-doctor",
+            disabled=disabled,
+            help=None if not disabled else "A calibration is running.",
+        ):
+            with st.spinner("Checking…"):
+                checks = run_checks()
+            for check in checks:
+                show = {"ok": st.success, "warn": st.warning, "fail": st.error}[check.status]
+                show(check.line())
