@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,42 @@ CALIBRATION_PRIOR_ROWS = 0.5  # how many measurements the fitted model's guess i
 # an 8B one bandwidth bound): its weight falls by e for every e^2 (~7x) in active parameters between them.
 SIZE_TRANSFER_SCALE = 2.0
 RANDOM_STATE = 0
+# Physical bounds a row's numbers must respect (README "How prediction works"); outside them the row gets a reason.
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "memory_bandwidth_gbs": (0.5, 20_000.0, "GB/s"),
+    "memory_gb": (0.1, 16_384.0, "GB"),
+    "fp16_tflops": (0.001, 20_000.0, "TFLOPS"),
+    "total_params_b": (0.001, 10_000.0, "billion parameters"),
+    "active_params_b": (0.001, 10_000.0, "billion parameters"),
+    "bits_per_weight": (1.0, 32.0, "bits"),
+    "prompt_tokens": (1.0, 10_000_000.0, "tokens"),
+    "output_tokens": (1.0, 10_000_000.0, "tokens"),
+    "context_tokens": (0.0, 10_000_000.0, "tokens"),
+    "gen_tokens": (1.0, 10_000_000.0, "tokens"),
+}
+MEASURED_BOUNDS: dict[str, tuple[float, float, str]] = {
+    "tg_tok_s": (0.001, 100_000.0, "tok/s"),
+    "pp_tok_s": (0.001, 10_000_000.0, "tok/s"),
+    "ttft_ms": (0.01, 100_000_000.0, "ms"),
+}
+ENUMS = {"hardware_type": HW_TYPES, "is_moe": ("yes", "no")}
+# Prefill shapes: predictions are made at llama-bench's pp512 and scaled to the prompt length by the attention
+# cost, which grows with the context each prompt token attends to; relative to the weights' 2 x params FLOPs it
+# shrinks as models grow (layers x width / params ~ params^-0.5). The slope is learned from published rows that
+# measured one setup at two prompt lengths; this default is only used when none exist.
+REFERENCE_PROMPT = 512
+DEFAULT_PREFILL_SLOPE = 6e-5  # per prompt token, for an 8B model
+# Fixed per-request overhead before the first token (HTTP, template, tokenizer; model load excluded), in ms:
+# (median, low, high). Assumed until published rows report TTFT with their shapes; a measured ttft_ms replaces it.
+ASSUMED_OVERHEAD_MS: dict[str, tuple[float, float, float]] = {
+    "ollama": (60.0, 20.0, 300.0),
+    "vllm": (40.0, 10.0, 200.0),
+    "other": (30.0, 5.0, 150.0),
+}
+# A quantization read from its family (an Unsloth UD-*_XL mix, an unnamed K-quant variant) or an assumed CPU
+# bandwidth widens the band by these log factors: UD-Q4_K_XL files run 6% below to 18% above Q4_K_M's bits.
+FAMILY_BPW_WIDEN = 0.15
+ASSUMED_BANDWIDTH_WIDEN = 0.7
 # Histogram boosting settings: the median-loss trees of GradientBoostingRegressor in a tenth of the fit time.
 HGB_ITERATIONS = 150
 HGB_LEARNING_RATE = 0.1
@@ -90,6 +127,39 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if math.isfinite(out) else None
+
+
+def row_problem(row: dict[str, Any], *, measured: bool = False) -> str | None:
+    """Why a row's cells cannot be physics (not a number, not finite, out of BOUNDS, active > total), or None."""
+    problems = []
+    bounds = {**BOUNDS, **(MEASURED_BOUNDS if measured else {})}
+    for col, (lo, hi, unit) in bounds.items():
+        value = row.get(col)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            problems.append(f"{col} '{value}' is not a number")
+            continue
+        if not math.isfinite(number):
+            problems.append(f"{col} {value} is not a finite number")
+        elif not lo <= number <= hi:
+            problems.append(f"{col} {value} is outside the physical bounds {lo:g}-{hi:g} {unit}")
+    for col, allowed in ENUMS.items():
+        value = str(row.get(col) or "").strip().lower()
+        if value and value not in allowed:
+            problems.append(f"{col} '{row.get(col)}' must be one of {', '.join(allowed)} (or empty)")
+    active, total = _num(row.get("active_params_b")), _num(row.get("total_params_b"))
+    if active and total and active > total * (1 + 1e-9) and not problems:
+        problems.append(f"active_params_b {active:g} exceeds total_params_b {total:g}")
+    return "; ".join(problems) if problems else None
+
+
+def prefill_length_factor(prompt_tokens: float, active_b: float, slope: float) -> float:
+    """Prefill rate at this prompt length relative to pp512: (1 + a x 512) / (1 + a x L), a = slope x (8 / P)^0.5."""
+    a = slope * math.sqrt(8.0 / max(active_b, 1e-3))
+    return (1 + a * REFERENCE_PROMPT) / (1 + a * prompt_tokens)
 
 
 def complete_row(row: dict[str, Any], knowledge: Knowledge) -> tuple[dict[str, Any], list[str]]:
@@ -153,9 +223,10 @@ def feature_frame(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str | 
             for name, v in (("memory_bandwidth_gbs", bw), ("active_params_b", active), ("bits_per_weight", bpw))
             if not v
         ]
-        if missing:
+        problem = row_problem(row)
+        if missing or problem:
             records.append({f: np.nan for f in FEATURES})
-            reasons.append("cannot predict: " + "; ".join(MISSING_HINTS[m] for m in missing))
+            reasons.append(problem or "cannot predict: " + "; ".join(MISSING_HINTS[m] for m in missing))
             continue
         assert bw and active and bpw and total
         tflops = _num(row.get("fp16_tflops"))
@@ -174,7 +245,7 @@ def feature_frame(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[str | 
             "bpw": bpw,
             "log_tflops": math.log(tflops) if tflops else 0.0,
             "tflops_known": 1.0 if tflops else 0.0,
-            "log_prompt": math.log(_num(row.get("prompt_tokens")) or 512),
+            "log_prompt": math.log(_num(row.get("prompt_tokens")) or REFERENCE_PROMPT),
             "log_gen": math.log(_num(row.get("gen_tokens")) or 128),
         }
         rec.update({f"hw_{t}": 1.0 if hw_type == t else 0.0 for t in HW_TYPES})
@@ -195,7 +266,7 @@ def decode_roofline(bytes_per_token_gb: float, bandwidth_gbs: float, offload: fl
     return 1 / seconds
 
 
-def _regressor() -> Any:
+def _regressor(*, decreasing: tuple[str, ...] = ()) -> Any:
     # Absolute error in log space fits the median ratio: robust to the odd mislabelled published row,
     # and it beat squared and Huber loss on held-out hardware (benchmarks/evaluate_predictor.py).
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -209,6 +280,7 @@ def _regressor() -> Any:
         min_samples_leaf=HGB_MIN_LEAF,
         max_features=HGB_MAX_FEATURES,
         l2_regularization=HGB_L2,
+        monotonic_cst=[-1 if f in decreasing else 0 for f in FEATURES],
         early_stopping=False,
         random_state=RANDOM_STATE,
     )
@@ -242,7 +314,11 @@ def _target(rows: list[dict[str, Any]], frame: pd.DataFrame, col: str) -> np.nda
 
 
 def fit_target(
-    name: str, rows: list[dict[str, Any]], frame: pd.DataFrame, groups: list[str], setups: list[str]
+    name: str,
+    rows: list[dict[str, Any]],
+    frame: pd.DataFrame,
+    groups: list[str],
+    setups: list[str],
 ) -> TargetModel | None:
     """Fit the log-space correction to the decode roofline for tg or pp, with grouped out-of-fold residuals."""
     y = _target(rows, frame, f"{name}_tok_s")
@@ -254,19 +330,65 @@ def fit_target(
     # is unpublished for most Apple, AMD and CPU parts, while bandwidth is known everywhere and scales with
     # compute across device classes; a ratio also lets the trees extrapolate to faster and slower hardware.
     target = np.log(y[ok]) - X["log_roofline_tg"].to_numpy()
+    # Physics: a longer prompt never makes prefill faster (each token attends to more context).
+    make = partial(_regressor, decreasing=("log_prompt",) if name == "pp" else ())
     g = np.array(groups)[ok]
-    oof = out_of_fold(X, target, g)
+    oof = out_of_fold(X, target, g, make=make)
     resid = target - oof
     # The expected error size is learned out of fold too, so the quantiles of error / expected error are
     # those of hardware neither model saw.
     expected = np.maximum(out_of_fold(X, np.abs(resid), g, make=_spread_regressor), MIN_SPREAD)
     calibrated, weights, owners = calibrated_residuals(resid, np.array(setups)[ok], X["log_active_b"].to_numpy())
-    model = _fit(_regressor(), X[FEATURES], target)
+    model = _fit(make(), X[FEATURES], target)
     spread = _fit(_spread_regressor(), X[FEATURES], np.abs(resid))
     zero_shot_q = _quantiles(resid / expected)
     # Without two rows from any one setup there is nothing to learn a calibrated band from: keep the wide one.
     calibrated_q = _quantiles(calibrated / expected[owners], weights) if len(calibrated) else zero_shot_q
     return TargetModel(name, model, zero_shot_q, calibrated_q, spread)
+
+
+def fit_prefill_slope(rows: list[dict[str, Any]]) -> float:
+    """The attention slope of prefill_length_factor, from setups (device, model, quantization, runtime, source)
+    measured at two or more prompt lengths: the median over pairs, each solved exactly for its slope."""
+    by_setup: dict[tuple[str, ...], list[tuple[float, float, float]]] = {}
+    for r in rows:
+        length, pp, active = (_num(r.get(k)) for k in ("prompt_tokens", "pp_tok_s", "active_params_b"))
+        if length and pp and active:
+            key = tuple(str(r.get(k)) for k in ("hardware_name", "model_name", "quantization", "backend", "source_url"))
+            by_setup.setdefault(key, []).append((length, pp, active))
+    slopes = []
+    for points in by_setup.values():
+        points.sort()
+        (l1, p1, active) = points[0]
+        for l2, p2, _ in points[1:]:
+            ratio = p2 / p1
+            # Pairs a longer prompt sped up by 2x or more are a different effect (offload warm-up), not attention.
+            if l2 < 1.3 * l1 or not 0.5 < ratio < 2.0:
+                continue
+            a = (1 - ratio) / (ratio * l2 - l1)
+            slopes.append(max(a, 0.0) / math.sqrt(8.0 / active))
+    return float(np.median(slopes)) if len(slopes) >= 5 else DEFAULT_PREFILL_SLOPE
+
+
+def fit_overhead(rows: list[dict[str, Any]], slope: float) -> tuple[dict[str, tuple[float, float, float]], str]:
+    """Per-request overhead by runtime family from published rows with TTFT, prompt length and prefill rate
+    (TTFT - prompt / prefill rate); families with fewer than 5 such rows keep the assumed figure."""
+    implied: dict[str, list[float]] = {}
+    for r in rows:
+        ttft, length, pp = (_num(r.get(k)) for k in ("ttft_ms", "prompt_tokens", "pp_tok_s"))
+        if ttft and length and pp:
+            implied.setdefault(_overhead_family(r.get("backend")), []).append(max(ttft - 1000 * length / pp, 0.5))
+    out, fitted = dict(ASSUMED_OVERHEAD_MS), []
+    for fam, values in implied.items():
+        if len(values) >= 5:
+            out[fam] = (float(np.median(values)), float(np.quantile(values, 0.1)), float(np.quantile(values, 0.9)))
+            fitted.append(f"{fam} ({len(values)} rows)")
+    return out, ("fitted on published TTFT: " + ", ".join(fitted)) if fitted else "assumed"
+
+
+def _overhead_family(backend: str | None) -> str:
+    fam = backend_family(backend)
+    return fam if fam in ASSUMED_OVERHEAD_MS else "other"
 
 
 def out_of_fold(
@@ -366,6 +488,11 @@ class SpeedPredictor:
     knowledge: Knowledge
     trained_rows: int = 0
     notes: list[str] = field(default_factory=list)
+    prefill_slope: float = DEFAULT_PREFILL_SLOPE  # learned from setups measured at two prompt lengths
+    longest_prompt: float = 8192.0  # the fitted trees know prompt lengths up to this; beyond it, the physics slope
+    overhead_ms: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(ASSUMED_OVERHEAD_MS))
+    overhead_basis: str = "assumed"
+    _kv_per_sqrt_b: float | None = field(default=None, repr=False)
 
     @classmethod
     def fit(cls, knowledge: Knowledge, *, rows: list[dict[str, Any]] | None = None) -> SpeedPredictor:
@@ -377,21 +504,109 @@ class SpeedPredictor:
         setups = [
             f"{g}|{backend_family(r.get('backend'))}|{r.get('source_url')}" for g, r in zip(groups, rows, strict=True)
         ]
+        slope = fit_prefill_slope(rows)
+        lengths = [p for r in rows if (p := _num(r.get("prompt_tokens")))]
+        overhead, basis = fit_overhead(rows, slope)
         return cls(
             fit_target("tg", rows, frame, groups, setups),
             fit_target("pp", rows, frame, groups, setups),
             knowledge,
             len(rows),
+            prefill_slope=slope,
+            longest_prompt=max(lengths, default=REFERENCE_PROMPT),
+            overhead_ms=overhead,
+            overhead_basis=basis,
         )
 
     def predict(
         self, rows: list[dict[str, Any]], *, measured: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
-        """Predictions with 80% intervals; rows on hardware with measurements are shifted by its residuals."""
+        """Predictions with 80% intervals; rows on hardware with measurements are shifted by its residuals.
+
+        A row with `prompt_tokens` gets prefill at that length and TTFT (`pred_ttft_*`, ms); `context_tokens`
+        (default: the prompt) is the KV cache decode reads; with `output_tokens` too, `pred_e2e_ms`.
+        """
+        shifts, overheads, rejected = self._calibration(measured or [])
+        ev = self._evaluate(rows)
+        out = []
+        for i, row in enumerate(ev.rows):
+            result: dict[str, Any] = {"label": "predicted", "notes": list(ev.notes[i])}
+            if ev.reasons[i]:
+                result["reason"] = ev.reasons[i]
+                out.append(result)
+                continue
+            hw_key = _hw_key(row)
+            result["notes"].extend(note for key, note in rejected if key == hw_key)
+            k = ev.position[i]
+            for name, model in (("tg", self.tg), ("pp", self.pp)):
+                if model is None:
+                    continue
+                log_pred = float(ev.logs[name][k])
+                measurements = shifts.get((hw_key, name))
+                q = model.calibrated_q if measurements else model.zero_shot_q
+                spread = float(ev.spreads[name][k])
+                if measurements:
+                    log_pred += calibration_shift(measurements, float(ev.frame["log_active_b"].iloc[i]))
+                    result["notes"].append(f"{name} shifted by this hardware's {len(measurements)} measurement(s)")
+                result[f"pred_{name}_tok_s"] = math.exp(log_pred)
+                result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread - ev.widen[i])
+                result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread + ev.widen[i])
+            self._add_latency(result, row, overheads.get(hw_key))
+            result["basis"] = "predicted+calibrated" if any(key[0] == hw_key for key in shifts) else "predicted"
+            out.append(result)
+        return out
+
+    def ttft(
+        self, row: dict[str, Any], prompt_tokens: int, *, measured: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Time to first token (ms, 80% interval) and the prefill rate at this prompt length for one setup row.
+
+        Returns ttft_ms, ttft_low, ttft_high, pp_tok_s, pp_low, pp_high, basis and notes; or reason when the
+        row cannot be predicted. Example: predictor.ttft(row, 800)["ttft_ms"].
+        """
+        pred = self.predict([{**row, "prompt_tokens": prompt_tokens}], measured=measured)[0]
+        if "pred_ttft_ms" not in pred:
+            return {"reason": pred.get("reason", "no prefill prediction"), "notes": pred.get("notes", [])}
+        keys = ("ttft_ms", "ttft_low", "ttft_high", "pp_tok_s", "pp_low", "pp_high")
+        return {**{k: pred[f"pred_{k}"] for k in keys}, "basis": pred["basis"], "notes": pred["notes"]}
+
+    def _add_latency(
+        self, result: dict[str, Any], row: dict[str, Any], measured_overhead: tuple[float, float, float] | None
+    ) -> None:
+        """TTFT = per-request overhead + prompt / prefill rate at that length; e2e adds the output at decode rate."""
+        prompt = _num(row.get("prompt_tokens"))
+        if not prompt or "pred_pp_tok_s" not in result:
+            if _num(row.get("output_tokens")):
+                result["notes"].append("pred_e2e_ms needs prompt_tokens")
+            return
+        if measured_overhead:
+            overhead, basis = measured_overhead, "overhead measured on this hardware"
+        else:
+            overhead = self.overhead_ms.get(_overhead_family(row.get("backend")), self.overhead_ms["other"])
+            basis = f"overhead {overhead[0]:g} ms ({self.overhead_basis})"
+        prefill_ms = [1000 * prompt / result[f"pred_pp_{k}"] for k in ("tok_s", "high", "low")]
+        result["pred_ttft_ms"] = overhead[0] + prefill_ms[0]
+        result["pred_ttft_low"] = overhead[1] + prefill_ms[1]
+        result["pred_ttft_high"] = overhead[2] + prefill_ms[2]
+        result["notes"].append(f"ttft: {basis} + {prompt:g} prompt tokens at the predicted prefill rate")
+        output = _num(row.get("output_tokens"))
+        if output and "pred_tg_tok_s" in result:
+            # Decode slows as the cache grows during the answer: the rate at the middle of it.
+            kv = self._kv_bytes_per_token(row)[0]
+            weights = _weight_gb(row)
+            context = _decode_context(row)
+            middle = weights / (weights + kv * (context + output / 2) / 1e9)
+            start = weights / (weights + kv * context / 1e9)
+            result["pred_e2e_ms"] = result["pred_ttft_ms"] + 1000 * output / (result["pred_tg_tok_s"] * middle / start)
+
+    def _evaluate(self, rows: list[dict[str, Any]]) -> _Evaluation:
+        """Complete, check and featurise rows; tree predictions at the reference shape moved to each row's shape."""
+        checked = [row_problem(r) for r in rows]
         completed = [complete_row(r, self.knowledge) for r in rows]
         full = [c[0] for c in completed]
         frame, reasons = feature_frame(full)
-        shifts = self.hardware_shifts(measured or [])
+        reasons = [checked[i] or row_problem(full[i]) or reasons[i] for i in range(len(rows))]
+        notes = [[] if checked[i] else list(c[1]) for i, c in enumerate(completed)]
         valid = [i for i, reason in enumerate(reasons) if reason is None]
         logs = self._predict_logs(frame.iloc[valid]) if valid else {}
         spreads = {
@@ -399,31 +614,43 @@ class SpeedPredictor:
             for name, model in (("tg", self.tg), ("pp", self.pp))
             if model is not None and valid
         }
-        position = {i: k for k, i in enumerate(valid)}
-        out = []
-        for i, row in enumerate(full):
-            result: dict[str, Any] = {"label": "predicted", "notes": list(completed[i][1])}
-            if reasons[i]:
-                result["reason"] = reasons[i]
-                out.append(result)
-                continue
-            hw_key = _hw_key(row)
-            for name, model in (("tg", self.tg), ("pp", self.pp)):
-                if model is None:
-                    continue
-                log_pred = float(logs[name][position[i]])
-                measurements = shifts.get((hw_key, name))
-                q = model.calibrated_q if measurements else model.zero_shot_q
-                spread = float(spreads[name][position[i]])
-                if measurements:
-                    log_pred += calibration_shift(measurements, float(frame["log_active_b"].iloc[i]))
-                    result["notes"].append(f"{name} shifted by this hardware's {len(measurements)} measurement(s)")
-                result[f"pred_{name}_tok_s"] = math.exp(log_pred)
-                result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread)
-                result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread)
-            result["basis"] = "predicted+calibrated" if any(k[0] == hw_key for k in shifts) else "predicted"
-            out.append(result)
-        return out
+        widen = [
+            (FAMILY_BPW_WIDEN if r.get("_bpw_family") else 0.0)
+            + (ASSUMED_BANDWIDTH_WIDEN if r.get("_bw_assumed") else 0.0)
+            for r in full
+        ]
+        for k, i in enumerate(valid):
+            row = full[i]
+            prompt = _num(row.get("prompt_tokens"))
+            if "pp" in logs and prompt and prompt > self.longest_prompt:
+                # The trees learned prompt length up to the longest published prompt; past it, attention physics.
+                active = _num(row.get("active_params_b")) or 1.0
+                logs["pp"][k] += math.log(
+                    prefill_length_factor(prompt, active, self.prefill_slope)
+                    / prefill_length_factor(self.longest_prompt, active, self.prefill_slope)
+                )
+            context = _decode_context(row)
+            if "tg" in logs and context:
+                kv, kv_basis = self._kv_bytes_per_token(row)
+                weights = _weight_gb(row)
+                logs["tg"][k] += math.log(weights / (weights + kv * context / 1e9))
+                notes[i].append(f"decode at {context:g} tokens of context (KV {kv / 1e3:.0f} kB/token, {kv_basis})")
+        return _Evaluation(full, notes, reasons, frame, {i: k for k, i in enumerate(valid)}, logs, spreads, widen)
+
+    def _kv_bytes_per_token(self, row: dict[str, Any]) -> tuple[float, str]:
+        """KV cache bytes read per token of context (f16 cache): the catalog model's shape, else a catalog estimate."""
+        spec = self.knowledge.model_named(str(row.get("model_name") or ""))
+        if spec and spec.layers and spec.kv_heads and spec.head_dim:
+            return 2 * spec.layers * spec.kv_heads * spec.head_dim * 2.0, f"shape of catalog model '{spec.id}'"
+        if self._kv_per_sqrt_b is None:
+            ratios = [
+                2 * m.layers * m.kv_heads * m.head_dim * 2.0 / math.sqrt(m.total_params_b)
+                for m in self.knowledge.models
+                if m.layers and m.kv_heads and m.head_dim and m.total_params_b and not m.is_moe
+            ]
+            self._kv_per_sqrt_b = float(np.median(ratios)) if ratios else 50_000.0
+        total = _num(row.get("total_params_b")) or _num(row.get("active_params_b")) or 1.0
+        return self._kv_per_sqrt_b * math.sqrt(total), "shape unknown: catalog median for its size"
 
     def _predict_logs(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Log predictions for a whole frame at once (one scikit-learn call per target)."""
@@ -433,21 +660,75 @@ class SpeedPredictor:
 
     def hardware_shifts(self, measured: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[float, float]]]:
         """(log active params, log residual) of each measured row, per (hardware, target)."""
+        return self._calibration(measured)[0]
+
+    def _calibration(
+        self, measured: list[dict[str, Any]]
+    ) -> tuple[
+        dict[tuple[str, str], list[tuple[float, float]]], dict[str, tuple[float, float, float]], list[tuple[str, str]]
+    ]:
+        """Residual shifts per (hardware, target), measured per-request overhead per hardware, and a note for each
+        measured row refused (a cell out of bounds, or faster than the bandwidth allows)."""
         if not measured:
-            return {}
-        completed = [complete_row(r, self.knowledge)[0] for r in measured]
-        frame, reasons = feature_frame(completed)
+            return {}, {}, []
+        ev = self._evaluate(measured)
         sums: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        valid = [i for i, reason in enumerate(reasons) if reason is None]
-        logs = self._predict_logs(frame.iloc[valid]) if valid else {}
-        for position, i in enumerate(valid):
-            row = completed[i]
-            for name in logs:
+        implied: dict[str, list[float]] = {}
+        rejected: list[tuple[str, str]] = []
+        for i, row in enumerate(ev.rows):
+            problem = row_problem(measured[i], measured=True) or ev.reasons[i] or _too_fast(row)
+            if problem:
+                rejected.append((_hw_key(row), f"measured row {measured[i].get('_line', i + 1)} ignored: {problem}"))
+                continue
+            k = ev.position[i]
+            for name in ev.logs:
                 actual = _num(row.get(f"{name}_tok_s"))
                 if actual and actual > 0:
-                    residual = math.log(actual) - float(logs[name][position])
-                    sums.setdefault((_hw_key(row), name), []).append((float(frame["log_active_b"].iloc[i]), residual))
-        return sums
+                    residual = math.log(actual) - float(ev.logs[name][k])
+                    sums.setdefault((_hw_key(row), name), []).append(
+                        (float(ev.frame["log_active_b"].iloc[i]), residual)
+                    )
+            ttft, prompt = _num(row.get("ttft_ms")), _num(row.get("prompt_tokens"))
+            pp = _num(row.get("pp_tok_s")) or (math.exp(float(ev.logs["pp"][k])) if "pp" in ev.logs else None)
+            if ttft and prompt and pp:
+                implied.setdefault(_hw_key(row), []).append(max(ttft - 1000 * prompt / pp, 0.5))
+        overheads = {
+            hw: (float(np.median(v)), 0.7 * float(np.min(v)), 1.5 * float(np.max(v))) for hw, v in implied.items()
+        }
+        return sums, overheads, rejected
+
+
+@dataclass
+class _Evaluation:
+    """Rows completed, checked and predicted at their shapes (internal to SpeedPredictor)."""
+
+    rows: list[dict[str, Any]]
+    notes: list[list[str]]
+    reasons: list[str | None]
+    frame: pd.DataFrame
+    position: dict[int, int]  # row index -> index into logs / spreads
+    logs: dict[str, np.ndarray]
+    spreads: dict[str, np.ndarray]
+    widen: list[float]
+
+
+def _decode_context(row: dict[str, Any]) -> float:
+    """Tokens already in the KV cache when decoding starts: context_tokens, else the prompt, else none."""
+    context = _num(row.get("context_tokens"))
+    return context if context is not None else (_num(row.get("prompt_tokens")) or 0.0)
+
+
+def _weight_gb(row: dict[str, Any]) -> float:
+    """Weight bytes read per decoded token, in GB (active parameters x bits per weight / 8)."""
+    return (_num(row.get("active_params_b")) or 1.0) * (_num(row.get("bits_per_weight")) or 4.89) / 8
+
+
+def _too_fast(row: dict[str, Any]) -> str | None:
+    """A measured decode rate that would need more than 1.5x the memory bandwidth (the knowledge cross-check)."""
+    tg, bw = _num(row.get("tg_tok_s")), _num(row.get("memory_bandwidth_gbs"))
+    if tg and bw and tg * _weight_gb(row) > 1.5 * bw:
+        return f"tg_tok_s {tg:g} would read {tg * _weight_gb(row):.0f} GB/s, over 1.5x the {bw:g} GB/s bandwidth"
+    return None
 
 
 def calibration_shift(measurements: list[tuple[float, float]], log_size: float) -> float:
@@ -593,7 +874,13 @@ def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
     """Persist the fitted regressors and interval quantiles with skops (never pickle), atomically."""
     import skops.io as sio
 
-    payload: dict[str, Any] = {"trained_rows": predictor.trained_rows}
+    payload: dict[str, Any] = {
+        "trained_rows": predictor.trained_rows,
+        "prefill_slope": predictor.prefill_slope,
+        "longest_prompt": predictor.longest_prompt,
+        "overhead_ms": {k: list(v) for k, v in predictor.overhead_ms.items()},
+        "overhead_basis": predictor.overhead_basis,
+    }
     for name, model in (("tg", predictor.tg), ("pp", predictor.pp)):
         if model is not None:
             payload[name] = {
@@ -634,7 +921,16 @@ def load_predictor(path: Path, knowledge: Knowledge) -> SpeedPredictor:
             if entry
             else None
         )
-    return SpeedPredictor(models["tg"], models["pp"], knowledge, int(payload["trained_rows"]))
+    return SpeedPredictor(
+        models["tg"],
+        models["pp"],
+        knowledge,
+        int(payload["trained_rows"]),
+        prefill_slope=float(payload["prefill_slope"]),
+        longest_prompt=float(payload["longest_prompt"]),
+        overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in payload["overhead_ms"].items()},
+        overhead_basis=str(payload["overhead_basis"]),
+    )
 
 
 def knowledge_digest(directory: Path) -> str:

@@ -76,7 +76,8 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
         test = [r for r in rows if fold_of[key(r)] == fold]
         model = SpeedPredictor.fit(knowledge, rows=train)
         # Training reads published rows as published; predictions take usable memory, as from a profile.
-        preds = model.predict([published_as_usable(r) for r in test])
+        # Published decode rates are llama-bench style (tg from an empty cache): context 0, not the pp prompt.
+        preds = model.predict([{**published_as_usable(r), "context_tokens": 0} for r in test])
         for row, pred in zip(test, preds, strict=True):
             for name in ("tg", "pp"):
                 actual = _num(row.get(f"{name}_tok_s"))
@@ -114,6 +115,8 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
             calib, rest = device_rows[0], device_rows[1:]
             measured = [published_as_usable({**r, "hardware_name": calib["hardware_name"]}) for r in [calib]]
             rest = [published_as_usable({**r, "hardware_name": calib["hardware_name"]}) for r in rest]
+            measured = [{**r, "context_tokens": 0} for r in measured]
+            rest = [{**r, "context_tokens": 0} for r in rest]
             for row, pred in zip(rest, model.predict(rest, measured=measured), strict=True):
                 for name in ("tg", "pp"):
                     actual = _num(row.get(f"{name}_tok_s"))
