@@ -92,3 +92,69 @@ def test_regulated_frontier_on_a_laptop_states_the_conflict(knowledge: Knowledge
     assert hardware["usable_memory_gb"] == pytest.approx(12.0)  # 16 GB as sold, Metal's default share
     assert entry["decision"] == "local-with-gap"
     assert any("points short" in w and "data sensitivity keeps this workflow local" in w for w in entry["warnings"])
+
+
+def test_an_h100_without_a_price_uses_the_catalog_price(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    catalog = load_catalog(KNOWLEDGE_DIR)
+    row = catalog.price_for("NVIDIA H100 SXM")
+    assert row is not None and row.source_url.startswith("https://") and row.source_date
+    profile = parse_profile(
+        "hardware: {name: NVIDIA H100 SXM}\nworkflows: [{name: w, requests_per_day: 200000}]\n", source="h100"
+    )
+    hardware = recommend(profile, knowledge, predictor, DETECTED_CPU)["hardware"]
+    assert hardware["costs"]["hardware_usd"] == row.price_usd
+    assert hardware["cost_basis"]["hardware_usd"].startswith("published")
+    assert hardware["used"]["memory_bandwidth_gbs"] == 3352  # the catalog's, never this machine's probe
+    # Tier words must agree: an M4 Max is not priced as an M4 Pro, a laptop 4090 not as the desktop card.
+    assert catalog.price_for("Apple M4 Max") is None and catalog.price_for("RTX 4090 Laptop") is None
+    assert catalog.price_for("RTX 4090 desktop") is not None
+
+
+def test_a_named_cpu_never_uses_this_machines_probe(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    profile = parse_profile(
+        "hardware: {name: Intel Core i7-1165G7, accelerator: cpu}\nworkflows: [{name: w}]\n", source="cpu"
+    )
+    figures = []
+    for probed in (15.0, 40.0):
+        detected = {**DETECTED_CPU, "hardware": {**DETECTED_CPU["hardware"], "memory_bandwidth_gbs": probed}}
+        report = {
+            "run_id": "r",
+            "backend": {"kind": "embedded"},
+            "bandwidth_probe": {"bandwidth_gbs": probed, "method": "t"},
+            "models": [],
+        }
+        result = recommend(profile, knowledge, predictor, detected, report)
+        figures.append(result["hardware"]["used"]["memory_bandwidth_gbs"])
+        assert result["hardware"]["calibration_applies"] is False
+    assert figures[0] == figures[1]
+
+
+def test_hosted_ttft_grows_with_the_prompt_and_context_overflow_excludes(
+    knowledge: Knowledge, predictor: SpeedPredictor
+) -> None:
+    from advisor.decide.capability import CapabilityScale
+    from advisor.decide.costs import Site
+    from advisor.decide.options import Context, hosted_options
+    from advisor.schemas import Costs, Workflow
+
+    def ttfts(tokens: int) -> dict[str, float]:
+        workflow = Workflow(name="w", input_tokens=tokens)
+        ctx = Context(
+            workflow,
+            knowledge,
+            CapabilityScale(knowledge),
+            load_catalog(KNOWLEDGE_DIR),
+            Site(Costs(), 1.0, 1.0),
+            24,
+            80,
+        )
+        return {o.key(): o.ttft_s for o in hosted_options(ctx)[0]}
+
+    short, long = ttfts(300), ttfts(30_000)
+    assert short and all(long[k] > short[k] for k in long)  # every offer that takes 30K tokens is slower to start
+    profile = parse_profile(
+        "hardware: {name: RTX 4090, accelerator: nvidia}\nworkflows: [{name: w, input_tokens: 2000000}]\n", source="t"
+    )
+    entry = recommend(profile, knowledge, predictor, DETECTED_CPU)["workflows"][0]
+    assert any("exceeds its" in e["reason"] and "window" in e["reason"] for e in entry["excluded"])
+    assert not any(c["option"].startswith("openai/gpt-4o-mini ") for c in entry["candidates"])  # a 128K window

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from advisor.errors import KnowledgeError
-from advisor.knowledge import _check_date, _check_url, hardware_tokens
+from advisor.knowledge import TIER_WORDS, _check_date, _check_url, hardware_tokens
 
 TRAITS = ("fim", "reasoning_tokens")
 OPEN_WEIGHT_CLASS = "*open-weight"
@@ -63,7 +63,8 @@ class DecisionCatalog:
         best, best_score = None, 0.0
         for row in self.prices:
             have = hardware_tokens(row.device)
-            if not have or not have <= wanted:
+            # Every word of the row in the name, and the same tier words (an M4 Max is not an M4 Pro).
+            if not have or not have <= wanted or (have & TIER_WORDS) != (wanted & TIER_WORDS):
                 continue
             score = len(have) / len(wanted | have)
             if score > best_score:
