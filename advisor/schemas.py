@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -105,6 +105,69 @@ class Profile(Strict):
         if dupes:
             raise ValueError(f"workflow names must be unique; repeated: {', '.join(dupes)}")
         return workflows
+
+
+# --- the recommendation JSON (DESIGN "Recommendation JSON"): validated at the edge; extend, never rename ------
+
+Label = Literal["measured", "calibrated", "predicted", "published", "assumed", "imputed"]
+Decision = Literal["local", "hosted", "hybrid", "local-with-gap", "hosted-with-gap", "hybrid-with-gap", "none"]
+
+
+class Open(BaseModel):
+    """Contract models keep every key they do not name: new fields are added, never dropped."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class RecommendedOption(Open):
+    kind: Literal["local", "hosted", "hybrid"]
+    model: str
+    basis: str
+    label: Label | None = None
+
+
+class PredictedFigures(Open):
+    ttft_s: float
+    decode_tps: float
+    seconds_per_accepted: float
+    tokens_per_accepted: float
+    success_probability: float = Field(ge=0, le=1)
+    label: Literal["measured", "predicted"]
+
+
+class CostFigures(Open):
+    local_usd_per_1k_requests: float | None
+    hosted_usd_per_1k_requests: float | None
+    break_even_requests_per_day: float | None
+
+
+class WarningDetail(Open):
+    text: str
+    field: str
+
+
+class Alternative(RecommendedOption):
+    predicted: PredictedFigures
+    cost: dict[str, float | None]
+
+
+class WorkflowRecommendation(Open):
+    name: str
+    decision: Decision
+    choice: RecommendedOption | None
+    predicted: PredictedFigures | None
+    cost: CostFigures
+    reasons: dict[str, str]
+    alternatives: list[Alternative]
+    warnings: list[str]
+    warnings_detail: list[WarningDetail] = Field(default_factory=list)
+
+
+class Recommendation(Open):
+    """What `recommend --json` writes: the hardware used and one entry per workflow."""
+
+    hardware: dict[str, Any]
+    workflows: list[WorkflowRecommendation]
 
 
 class Spread(BaseModel):

@@ -28,7 +28,7 @@ from advisor.decide.reasons import gap_warnings, lens_reasons, objective_phrase,
 from advisor.decide.site import device_price_usd, resolve_hardware, site_power_w
 from advisor.knowledge import Knowledge
 from advisor.predict import SpeedPredictor
-from advisor.schemas import Profile, Workflow
+from advisor.schemas import Profile, Recommendation, Workflow
 from advisor.settings import get_settings
 
 ALTERNATIVES = 5
@@ -497,4 +497,6 @@ def recommend(
         for area, t in scale.tiers.items()
     }
     hw_info["calibration"] = calibration.get("run_id") if calibration else None
-    return {"hardware": hw_info, "workflows": workflows}
+    result = {"hardware": hw_info, "workflows": workflows}
+    Recommendation.model_validate(result)  # the contract, checked at the edge (extra keys kept by callers)
+    return result
