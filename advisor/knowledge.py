@@ -152,7 +152,7 @@ class ModelSpec(BaseModel):
 CSV_SCHEMAS: dict[str, dict[str, Any]] = {
     "hardware.csv": {
         "required": ["name", "type", "source_url", "source_date"],
-        "numeric": ["memory_gb", "memory_bandwidth_gbs", "fp16_tflops", "power_w"],
+        "numeric": ["memory_gb", "memory_bandwidth_gbs", "fp16_tflops", "power_w", "memory_channels", "memory_mts"],
         "enums": {"type": ("apple", "nvidia", "amd", "intel", "cpu")},
     },
     "hosted.csv": {
@@ -278,6 +278,18 @@ class Knowledge:
     def quant(self, name: str) -> dict[str, Any] | None:
         return next((q for q in self.quantization if q["quantization"].upper() == name.upper()), None)
 
+    def resolve_quant(self, name: str) -> dict[str, Any] | None:
+        """The quantization table row a name means, with `match` (exact | alias | family) and a `note`.
+
+        Naming variants resolve to their row (i1-Q4_K_M, GPTQ-Int4, "MLX 4-bit", "FP8-Dynamic", "EXL2 4.0bpw");
+        a variant the table does not list (Q4_K_XL, Unsloth UD-* mixes, "4-bit GGUF") falls back to its family's
+        typical member with match "family", which predictions widen their interval for.
+        """
+        exact = self.quant(name.strip())
+        if exact:
+            return {**exact, "match": "exact", "note": ""}
+        return _resolve_variant(self, name)
+
     def hardware_named(self, name: str) -> dict[str, Any] | None:
         """Best catalog match for a detected or typed name: all its model-number tokens present, then Jaccard."""
         if name not in self._hardware_matches:
@@ -304,6 +316,90 @@ class Knowledge:
             if score > best_score:
                 best, best_score = row, score
         return best
+
+
+def _resolve_variant(knowledge: Knowledge, name: str) -> dict[str, Any] | None:
+    text = re.sub(r"\(.*?\)", " ", name).strip().upper().replace(" ", "-")
+    text = re.sub(r"-+", "-", text)
+
+    def row(quant: str, match: str, note: str) -> dict[str, Any] | None:
+        found = knowledge.quant(quant)
+        return {**found, "match": match, "note": note} if found else None
+
+    bpw = re.search(r"(\d+(?:\.\d+)?)-?BPW", text)
+    if bpw and 1.0 <= float(bpw.group(1)) <= 32.0:
+        value = float(bpw.group(1))
+        return {
+            "quantization": name,
+            "bits_per_weight": value,
+            "family": "named",
+            "match": "alias",
+            "note": f"bits_per_weight {value:g} as the name states (average bits per weight)",
+        }
+    bits_match = re.search(r"(?:INT|W)?(\d+)-?BIT|INT(\d+)", text)
+    bits = next((int(g) for g in (bits_match.groups() if bits_match else ()) if g), None)
+    if "MLX" in text:
+        if "MXFP4" in text:
+            return row("MLX-MXFP4", "alias", "")
+        return row(f"MLX-{bits or 4}bit", "alias" if bits else "family", "" if bits else "MLX bits not stated: 4-bit")
+    for key in ("NVFP4", "MXFP4", "FP8"):
+        if key in text:
+            return row(key, "alias", "")
+    if "AWQ" in text:
+        return row("AWQ-4bit", "alias", "")
+    if "GPTQ" in text:
+        return row(f"GPTQ-{8 if bits == 8 else 4}bit", "alias", "")
+    if text in ("FP16", "HALF"):
+        return row("F16", "alias", "")
+    if text == "FP32":
+        return row("F32", "alias", "")
+    unsloth = text.startswith("UD-")
+    text = re.sub(r"^(UD|I1|IMAT|IMATRIX)-", "", text)
+    gguf = re.match(r"^(IQ|TQ|Q)(\d)(?:_(K|\d|NL))?(?:_(XXS|XS|S|M|L|XL|NL|P))?", text.replace("-", "_"))
+    if gguf:
+        kind, digit, sub, size = gguf.groups()
+        base = "_".join(p for p in (kind + digit, sub, size) if p)
+        found = knowledge.quant(base)
+        if found and not unsloth:
+            return {**found, "match": "alias", "note": f"read as {found['quantization']}"}
+        if kind == "Q":
+            families = [f"Q{digit}_K", f"Q{digit}"] if sub == "K" else [f"Q{digit}", f"Q{digit}_K"]
+        else:
+            families = [f"{kind}{digit}", kind]
+        if found and unsloth:
+            return {**found, "match": "family", "note": _unsloth_note(found["quantization"])}
+        for family in families:
+            members = sorted(
+                (q for q in knowledge.quantization if q.get("family") == family), key=lambda q: q["bits_per_weight"]
+            )
+            if members:
+                typical = members[len(members) // 2]
+                note = (
+                    _unsloth_note(typical["quantization"])
+                    if unsloth
+                    else f"'{name}' is not in the quantization table: read as its family's {typical['quantization']}"
+                )
+                return {**typical, "match": "family", "note": note + ", wider interval"}
+    if bits and ("GGUF" in text or "BIT" in text):
+        for family in (f"Q{bits}_K", f"Q{bits}"):
+            members = sorted(
+                (q for q in knowledge.quantization if q.get("family") == family), key=lambda q: q["bits_per_weight"]
+            )
+            if members:
+                typical = members[len(members) // 2]
+                return {
+                    **typical,
+                    "match": "family",
+                    "note": f"{bits}-bit, type not stated: read as {typical['quantization']}, wider interval",
+                }
+    return None
+
+
+def _unsloth_note(base: str) -> str:
+    return (
+        f"Unsloth dynamic mix: tensor types chosen per model (https://docs.unsloth.ai/basics/unsloth-dynamic-v2.0-ggufs), "
+        f"read as {base}"
+    )
 
 
 def hardware_tokens(name: str) -> set[str]:
@@ -352,6 +448,13 @@ def load_knowledge(directory: Path) -> Knowledge:
         speeds=read_csv(directory / "speed_measurements.csv"),
         quantization=read_csv(directory / "quantization.csv"),
     )
+    for i, hw_row in enumerate(knowledge.hardware, start=2):
+        channels, mts, bw = (hw_row.get(k) for k in ("memory_channels", "memory_mts", "memory_bandwidth_gbs"))
+        if channels and mts and bw and abs(channels * mts * 8 / 1000 - bw) > 0.02 * bw:
+            knowledge.warnings.append(
+                f"hardware.csv row {i}: {hw_row['name']} bandwidth {bw} GB/s is not {channels:g} channels x {mts:g} MT/s "
+                f"x 8 B = {channels * mts * 8 / 1000:g} GB/s; check the row"
+            )
     for i, row in enumerate(knowledge.speeds, start=2):
         params, tg = row.get("active_params_b"), row.get("tg_tok_s")
         # Cross-check against the catalog's bandwidth and the quantization table when the row leaves them empty.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -162,8 +163,13 @@ def prefill_length_factor(prompt_tokens: float, active_b: float, slope: float) -
     return (1 + a * REFERENCE_PROMPT) / (1 + a * prompt_tokens)
 
 
-def complete_row(row: dict[str, Any], knowledge: Knowledge) -> tuple[dict[str, Any], list[str]]:
-    """Fill empty hardware and quantization facts from the catalog; say what was filled or is missing."""
+def complete_row(
+    row: dict[str, Any], knowledge: Knowledge, *, assume_bandwidth: bool = True
+) -> tuple[dict[str, Any], list[str]]:
+    """Fill empty hardware and quantization facts from the catalog; say what was filled or is missing.
+
+    A CPU the catalog does not know gets a platform-typical bandwidth (assume_bandwidth; never for training rows).
+    """
     row = dict(row)
     notes: list[str] = []
     hw = knowledge.hardware_named(str(row.get("hardware_name") or "")) if row.get("hardware_name") else None
@@ -178,10 +184,14 @@ def complete_row(row: dict[str, Any], knowledge: Knowledge) -> tuple[dict[str, A
     if not row.get("hardware_type") and hw:
         row["hardware_type"] = hw["type"]
     if _num(row.get("bits_per_weight")) is None and row.get("quantization"):
-        quant = knowledge.quant(str(row["quantization"]))
+        quant = knowledge.resolve_quant(str(row["quantization"]))
         if quant:
             row["bits_per_weight"] = quant["bits_per_weight"]
-            notes.append(f"bits_per_weight from quantization table ({quant['quantization']})")
+            if quant["match"] == "family":
+                row["_bpw_family"] = True
+                notes.append(f"bits_per_weight {quant['bits_per_weight']:g}: {quant['note']}")
+            else:
+                notes.append(f"bits_per_weight from quantization table ({quant['quantization']})")
     spec = knowledge.model_named(str(row.get("model_name") or "")) if _num(row.get("total_params_b")) is None else None
     if spec and spec.total_params_b:
         row["total_params_b"], row["active_params_b"] = spec.total_params_b, spec.params_for_speed
@@ -190,11 +200,27 @@ def complete_row(row: dict[str, Any], knowledge: Knowledge) -> tuple[dict[str, A
     if _num(row.get("active_params_b")) is None and _num(row.get("total_params_b")) is not None:
         if str(row.get("is_moe", "")).lower() != "yes":
             row["active_params_b"] = row["total_params_b"]
-    if row.get("hardware_name") and hw is None and _num(row.get("memory_bandwidth_gbs")) is not None:
+    if assume_bandwidth and _num(row.get("memory_bandwidth_gbs")) is None and _looks_like_cpu(row):
+        row["memory_bandwidth_gbs"], row["_bw_assumed"] = ASSUMED_HOST_BANDWIDTH_GBS, True
+        row["hardware_type"] = row.get("hardware_type") or "cpu"
+        notes.append(
+            f"CPU '{row.get('hardware_name') or '?'}' is not in the catalog: assumed {ASSUMED_HOST_BANDWIDTH_GBS:g} GB/s "
+            "(dual-channel DDR4-3200/DDR5 desktop or laptop), wide interval; give memory_bandwidth_gbs to narrow it"
+        )
+    elif row.get("hardware_name") and hw is None and _num(row.get("memory_bandwidth_gbs")) is not None:
         notes.append(
             f"hardware '{row['hardware_name']}' is not in the catalog: physics from the given bandwidth, zero-shot interval"
         )
     return row, notes
+
+
+CPU_WORDS = re.compile(r"\b(ryzen|threadripper|epyc|xeon|core\s+(i[3579]|ultra)|celeron|pentium|cpu)\b", re.I)
+
+
+def _looks_like_cpu(row: dict[str, Any]) -> bool:
+    """A CPU-only row: hardware_type cpu, or no type and a CPU product name (Ryzen, Core i7, Xeon...)."""
+    kind = str(row.get("hardware_type") or "").strip().lower()
+    return kind == "cpu" or (not kind and bool(CPU_WORDS.search(str(row.get("hardware_name") or ""))))
 
 
 def published_as_usable(row: dict[str, Any]) -> dict[str, Any]:
@@ -498,7 +524,9 @@ class SpeedPredictor:
     def fit(cls, knowledge: Knowledge, *, rows: list[dict[str, Any]] | None = None) -> SpeedPredictor:
         """Fit on the published measurements (or a subset of them, for evaluation)."""
         published = knowledge.training_speeds if rows is None else rows
-        rows = [published_as_usable(complete_row(r, knowledge)[0]) for r in published]
+        rows = [published_as_usable(complete_row(r, knowledge, assume_bandwidth=False)[0]) for r in published]
+        # A quantization read from its family is a guess of +-15% in bytes per token: not a fact to learn from.
+        rows = [{**r, "bits_per_weight": None} if r.get("_bpw_family") else r for r in rows]
         frame, _ = feature_frame(rows)
         groups = [device_group(str(r.get("hardware_name"))) for r in rows]
         setups = [
@@ -551,6 +579,8 @@ class SpeedPredictor:
                 result[f"pred_{name}_tok_s"] = math.exp(log_pred)
                 result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread - ev.widen[i])
                 result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread + ev.widen[i])
+            if ev.widen[i]:
+                result["interval_widened"] = True  # a family quantization or an assumed bandwidth
             self._add_latency(result, row, overheads.get(hw_key))
             result["basis"] = "predicted+calibrated" if any(key[0] == hw_key for key in shifts) else "predicted"
             out.append(result)

@@ -109,7 +109,9 @@ def predictor() -> SpeedPredictor:
 def shared_predictor_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """advisor.api serves the session's predictor for the real knowledge/ instead of fitting in every test's
     fresh ADVISOR_HOME; other knowledge directories and get_predictor itself (tested directly) are untouched."""
-    import advisor.api
+    api = sys.modules.get("advisor.api")
+    if api is None:
+        return  # nothing imported the API (collection imports it for the tests that use it)
     from advisor.predict import get_predictor
 
     def shared(knowledge: Knowledge, knowledge_dir: Path, cache_dir: Path) -> SpeedPredictor:
@@ -117,7 +119,7 @@ def shared_predictor_cache(monkeypatch: pytest.MonkeyPatch) -> None:
             return session_predictor()
         return get_predictor(knowledge, knowledge_dir, cache_dir)
 
-    monkeypatch.setattr(advisor.api, "get_predictor", shared)
+    monkeypatch.setattr(api, "get_predictor", shared)
 
 
 @pytest.fixture(scope="session")

@@ -479,3 +479,70 @@ def test_ttft_at_a_prompt_length_for_the_recommendation_code(predictor: SpeedPre
     # TTFT is overhead plus the prompt at the prefill rate of that length.
     assert long["ttft_ms"] > 1000 * 20000 / long["pp_tok_s"]
     assert "reason" in predictor.ttft(row(memory_bandwidth_gbs="inf"), 200)
+
+
+@pytest.mark.parametrize(
+    ("name", "bpw", "match"),
+    [
+        ("Q4_K_M", 4.8944, "exact"),
+        ("IQ2_XXS", 2.3824, "exact"),
+        ("IQ1_S", 2.0042, "exact"),
+        ("IQ3_M", 3.7628, "exact"),
+        ("IQ4_NL", 4.5, "exact"),
+        ("Q2_K_S", 2.9697, "exact"),
+        ("TQ1_0", 1.69, "exact"),
+        ("i1-Q4_K_M", 4.8944, "alias"),
+        ("Q4_K", 4.8944, "exact"),
+        ("MLX-3bit", 3.5, "exact"),
+        ("mlx 4-bit", 4.5, "alias"),
+        ("MLX-6bit", 6.5, "exact"),
+        ("8bit MLX", 8.5, "alias"),
+        ("INT4-AWQ", 4.156, "alias"),
+        ("GPTQ 4-bit g128", 4.156, "alias"),
+        ("FP8-Dynamic", 8.0, "alias"),
+        ("NVFP4", 4.5, "exact"),
+        ("MXFP4", 4.25, "exact"),
+        ("EXL2 4.0bpw", 4.0, "alias"),
+        ("UD-Q4_K_XL", 4.8944, "family"),
+        ("Q4_K_XL", 4.8944, "family"),
+        ("Q3_K_XL", 3.91, "family"),
+        ("UD-IQ2_XXS", 2.3824, "family"),
+        ("Q6_K_L", 6.5633, "family"),
+        ("Q5_K_P", 5.7036, "family"),
+        ("UD-Q8_K_XL (Q8_0)", 8.5008, "family"),
+    ],
+)
+def test_quantization_names_resolve_to_sourced_bits(knowledge: Knowledge, name: str, bpw: float, match: str) -> None:
+    resolved = knowledge.resolve_quant(name)
+    assert resolved is not None, name
+    assert resolved["bits_per_weight"] == pytest.approx(bpw) and resolved["match"] == match
+    if match == "family":
+        assert resolved["note"]
+    assert knowledge.resolve_quant("Q9_Z") is None
+    assert all(q["source_url"].startswith("https://") and q["source_date"] for q in knowledge.quantization)
+
+
+def test_a_family_fallback_predicts_with_a_wider_interval_and_a_note(predictor: SpeedPredictor) -> None:
+    known, family = predictor.predict(
+        [row(bits_per_weight="", quantization="Q4_K_M"), row(bits_per_weight="", quantization="UD-Q4_K_XL")]
+    )
+    assert family["pred_tg_tok_s"] == pytest.approx(known["pred_tg_tok_s"])
+    assert family["pred_tg_high"] / family["pred_tg_low"] > known["pred_tg_high"] / known["pred_tg_low"]
+    assert any("Unsloth dynamic mix" in n for n in family["notes"])
+
+
+def test_laptop_cpus_resolve_through_the_catalog_else_a_typical_value(
+    predictor: SpeedPredictor, knowledge: Knowledge
+) -> None:
+    hw = knowledge.hardware_named("AMD Ryzen 7 7840HS")
+    assert hw and hw["memory_bandwidth_gbs"] == pytest.approx(hw["memory_channels"] * hw["memory_mts"] * 8 / 1000)
+    cpu = {"hardware_type": "", "memory_bandwidth_gbs": "", "memory_gb": "", "backend": "llama.cpp-cpu"}
+    listed, unknown = predictor.predict(
+        [row(hardware_name="AMD Ryzen 7 7840HS", **cpu), row(hardware_name="Intel Core i7-1185G7", **cpu)]
+    )
+    assert listed["pred_tg_tok_s"] > 0 and any("from catalog 'AMD Ryzen 7 7840HS" in n for n in listed["notes"])
+    assert unknown["pred_tg_tok_s"] > 0 and "reason" not in unknown  # a prediction with a reason, not a refusal
+    assert any("not in the catalog: assumed" in n for n in unknown["notes"])
+    assert unknown["pred_tg_high"] / unknown["pred_tg_low"] > listed["pred_tg_high"] / listed["pred_tg_low"]
+    gpu = predictor.predict([row(hardware_name="Mystery GPU", hardware_type="nvidia", memory_bandwidth_gbs="")])[0]
+    assert "unknown hardware" in gpu["reason"]  # a GPU's bandwidth cannot be guessed from its platform
