@@ -191,6 +191,13 @@ def _workflow_section(w: dict[str, Any]) -> list[str]:
             + "; ".join(f"{md(f['becomes'])} {f['direction']} ~{f['requests_per_day']:,.0f}/day" for f in flips)
             + "."
         )
+    sensitive = w.get("sensitivity") or []
+    if sensitive:
+        out += ["", "What would flip this decision (nearest first):", ""]
+        out += [
+            f"- {md(x['assumption'])}: {x['now']:,.4g} now; at {x['flips_at']:,.4g} the choice becomes {md(x['becomes'])}"
+            for x in sensitive
+        ]
     out += ["", "Reasons:", ""]
     out += [f"- **{lens.replace('_', ' ')}**: {md(text)}" for lens, text in w["reasons"].items()]
     if w["warnings"]:

@@ -158,3 +158,23 @@ def test_hosted_ttft_grows_with_the_prompt_and_context_overflow_excludes(
     entry = recommend(profile, knowledge, predictor, DETECTED_CPU)["workflows"][0]
     assert any("exceeds its" in e["reason"] and "window" in e["reason"] for e in entry["excluded"])
     assert not any(c["option"].startswith("openai/gpt-4o-mini ") for c in entry["candidates"])  # a 128K window
+
+
+def test_sensitivity_names_the_nearest_flip_first(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    """The decision record lists the assumptions that would flip the choice; volume among them at its flip point."""
+    profile = parse_profile(
+        "hardware: {name: RTX 4090, accelerator: nvidia}\n"
+        "workflows: [{name: w, task: classification, data_sensitivity: internal, iteration: stable,"
+        " interactive: false, latency_budget_s: 30, requests_per_day: 20000, input_tokens: 300, output_tokens: 3}]\n",
+        source="s",
+    )
+    entry = recommend(profile, knowledge, predictor, DETECTED_CPU)["workflows"][0]
+    items = entry["sensitivity"]
+    assert items, "some assumption within 10x flips the choice"
+    import math
+
+    distances = [abs(math.log(i["flips_at"] / i["now"])) for i in items]
+    assert distances == sorted(distances)
+    volume = [i for i in items if i["assumption"] == "requests per day"]
+    flips = {round(f["requests_per_day"], 2) for f in entry["flip_points"]}
+    assert all(round(i["flips_at"], 2) in flips for i in volume)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,16 @@ from advisor.decide.options import (
     local_options,
     local_speed_table,
 )
-from advisor.decide.rank import FlipPoint, Scored, capacity_step, flip_points, rank, time_value_usd_per_s
+from advisor.decide.rank import (
+    FlipPoint,
+    Scored,
+    Sensitivity,
+    capacity_step,
+    flip_points,
+    rank,
+    sensitivity,
+    time_value_usd_per_s,
+)
 from advisor.decide.reasons import gap_warnings, lens_reasons, objective_phrase, why_lost
 from advisor.decide.site import device_price_usd, resolve_hardware, site_power_w
 from advisor.knowledge import Knowledge
@@ -47,6 +57,7 @@ class Decision:
     break_even_local: Scored | None
     break_even: float | None
     flips: list[FlipPoint]
+    sensitivities: list[Sensitivity]
     warnings: list[tuple[str, str]]
     reasons: dict[str, str]
     excluded: list[Excluded]
@@ -98,6 +109,14 @@ def decide(
         else None
     )
     flips = flip_points([s.option for s in ranked], workflow, site)
+    sensitive = sensitivity([s.option for s in ranked], workflow, site)
+    # Volume is an assumption too: its nearest flip point joins the list, ordered by how far each one is.
+    sensitive += [
+        Sensitivity("requests per day", f.requests_per_day, workflow.requests_per_day, f.becomes)
+        for f in flips
+        if workflow.requests_per_day > 0
+    ]
+    sensitive.sort(key=lambda x: abs(math.log(max(x.value, 1e-9) / max(x.base, 1e-9))))
     if choice:
         warnings += _capacity_and_basis_warnings(choice, workflow, site)
     if workflow.data_sensitivity == "confidential" and not allowed:
@@ -130,6 +149,7 @@ def decide(
         be_local,
         break_even,
         flips,
+        sensitive,
         warnings,
         reasons,
         excluded,
@@ -381,6 +401,15 @@ def decision_json(d: Decision, site: Site) -> dict[str, Any]:
         "flip_points": [
             {"requests_per_day": round(f.requests_per_day, 2), "direction": f.direction, "becomes": f.becomes.label()}
             for f in d.flips
+        ],
+        "sensitivity": [
+            {
+                "assumption": x.assumption,
+                "flips_at": round(x.value, 4),
+                "now": round(x.base, 4),
+                "becomes": x.becomes.label(),
+            }
+            for x in d.sensitivities
         ],
         "reasons": d.reasons,
         "alternatives": alternatives,

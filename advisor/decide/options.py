@@ -257,6 +257,8 @@ def calibration_rows(calibration: dict[str, Any] | None, hw: Hardware, knowledge
     """This machine's measured decode/prefill as rows the predictor can learn a residual from."""
     rows = []
     for model in (calibration or {}).get("models", []):
+        if model.get("device") == "cpu" and (hw.accelerator or "cpu") != "cpu":
+            continue  # measured on the CPU of a GPU machine: it says nothing about the GPU's speed
         spec = match_catalog_model(model["model"], knowledge)
         speed = model.get("speed", {})
         decode = next(

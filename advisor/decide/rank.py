@@ -117,17 +117,29 @@ class _Vectorised:
         self.penalty = np.array([round(o.shortfall, 6) for o in options]) * SHORTFALL_WEIGHT
         self.tie = np.array([1e-12 * int(o.score.label == "imputed" or not o.speed_known) for o in options])
 
-    def choice(self, volumes: np.ndarray) -> np.ndarray:
+    def choice(
+        self,
+        volumes: np.ndarray,
+        *,
+        price: np.ndarray | float = 1.0,
+        power: np.ndarray | float = 1.0,
+        tokens: np.ndarray | float = 1.0,
+        budget: np.ndarray | float = 1.0,
+        success: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The chosen index per column: at each volume, or with one assumption scaled by a factor per column."""
         v = volumes[None, :]
         machines = np.maximum(1.0, v * self.busy[:, None] / (86_400.0 * self.costs.utilization_target))
         spare = 1.0 if self.costs.redundancy else 0.0
         owned = 1.0 if self.costs.hardware_sunk else 0.0
-        fixed = self.per_machine * np.maximum(0.0, machines + spare - owned) + self.costs.ops_usd_per_month / 30.44
-        local_cost = self.energy[:, None] + fixed / v
-        cost = np.where(self.local[:, None], local_cost, 0.0) + self.hosted_cost[:, None]
-        seconds = (self.t / self.p)[:, None]
-        dollars = cost / self.p[:, None]
-        over = (np.maximum(0.0, self.t - self.budget) / self.p)[:, None]
+        per_machine = self.per_machine * np.asarray(price)
+        fixed = per_machine * np.maximum(0.0, machines + spare - owned) + self.costs.ops_usd_per_month / 30.44
+        local_cost = self.energy[:, None] * np.asarray(power) + fixed / v
+        cost = np.where(self.local[:, None], local_cost, 0.0) + self.hosted_cost[:, None] * np.asarray(tokens)
+        p = self.p[:, None] if success is None else success
+        seconds = self.t[:, None] / p
+        dollars = cost / p
+        over = np.maximum(0.0, self.t[:, None] - self.budget * np.asarray(budget)) / p
         objective = (dollars + self.value * seconds + self.value * OVER_BUDGET_WEIGHT * over) * self.factor[:, None]
         key = self.penalty[:, None] + objective * (1 + self.tie[:, None])
         return np.asarray(np.argmin(key, axis=0))
@@ -182,3 +194,47 @@ def capacity_step(option: Option, workflow: Workflow, site: Site) -> tuple[int, 
     machines = math.ceil(machines_needed(busy, workflow.requests_per_day, site.costs) - 1e-9)
     per_machine = 86_400.0 * site.costs.utilization_target / busy
     return machines, machines * per_machine
+
+
+# --- which assumption would flip the choice, and at what value -------------------------------------------------
+
+SENSITIVITY_RANGE = 10.0  # each assumption is scaled from 1/10 to 10 times its value
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    assumption: str
+    value: float  # the assumption's value at which the choice flips
+    base: float
+    becomes: Option
+
+
+def sensitivity(options: list[Option], workflow: Workflow, site: Site) -> list[Sensitivity]:
+    """For each assumption, the nearest value (within 10x either way) at which another option would be chosen."""
+    if len(options) < 2:
+        return []
+    vec = _Vectorised(options, workflow, site)
+    volume = np.array([workflow.requests_per_day or 1.0])
+    here = int(vec.choice(volume)[0])
+    factors = np.exp(np.linspace(-math.log(SENSITIVITY_RANGE), math.log(SENSITIVITY_RANGE), 241))
+    f = factors[None, :]
+    chosen_success = vec.p[:, None] * np.ones_like(f)
+    chosen_success[here] = np.minimum(vec.p[here] * factors, 0.999)
+    cases: list[tuple[str, float, np.ndarray]] = [
+        ("hardware price (USD)", site.hardware_usd, vec.choice(volume, price=f)),
+        ("power while busy (W)", site.power_w, vec.choice(volume, power=f)),
+        ("hosted token prices (x catalog)", 1.0, vec.choice(volume, tokens=f)),
+        ("latency budget (s)", workflow.latency_budget_s, vec.choice(volume, budget=f)),
+        ("the choice's success probability", options[here].success, vec.choice(volume, success=chosen_success)),
+    ]
+    out = []
+    for name, base, chosen in cases:
+        changed = np.nonzero(chosen != here)[0]
+        if changed.size == 0 or base == 0:
+            continue
+        nearest = int(changed[np.argmin(np.abs(np.log(factors[changed])))])
+        value = base * float(factors[nearest])
+        if name.startswith("the choice's success"):
+            value = min(value, 0.999)
+        out.append(Sensitivity(name, value, base, options[int(chosen[nearest])]))
+    return sorted(out, key=lambda s: abs(math.log(max(s.value, 1e-9) / max(s.base, 1e-9))))
