@@ -149,10 +149,12 @@ def _partial_suffix(text: str, tag: str) -> int:
     return 0
 
 
-def record_text(result: GenerationResult, splitter: ThinkSplitter, text: str, on_chunk: OnChunk | None) -> None:
-    """Feed one streamed content chunk through the <think> splitter into the result."""
+def record_text(
+    result: GenerationResult, splitter: ThinkSplitter, text: str, on_chunk: OnChunk | None, *, now: float | None = None
+) -> None:
+    """Feed one streamed content chunk through the <think> splitter into the result (arrival time `now`)."""
     reasoning, answer, touched = splitter.feed(text)
-    result.add_chunk(reasoning=reasoning, answer=answer, is_reasoning=touched)
+    result.add_chunk(reasoning=reasoning, answer=answer, is_reasoning=touched, now=now)
     if on_chunk:
         on_chunk("answer" if answer.strip() else "reasoning" if touched else "answer", text)
 

@@ -162,6 +162,7 @@ class EngineWorker:
             except ValueError:
                 continue  # not ours: the protocol is on a private descriptor, but never trust a byte stream
             if isinstance(event, dict):
+                event["_t"] = time.perf_counter()  # arrival time, stamped before any queueing delay
                 self.events.put(event)
         self.events.put(None)  # end of stream: the worker exited or died
 
@@ -374,7 +375,7 @@ class EmbeddedBackend:
                     f"the llama.cpp worker for '{model}' {exc} during a request; {CRASH_FIXES}"
                 ) from None
             if event["ev"] == "chunk":
-                record_text(result, splitter, str(event.get("text", "")), on_chunk)
+                record_text(result, splitter, str(event.get("text", "")), on_chunk, now=event["_t"])
             elif event["ev"] == "done":
                 done = event
                 result.finish_reason = event.get("finish_reason")
