@@ -193,3 +193,26 @@ def test_doctor_checks_the_engine_in_a_worker(tmp_path: Path) -> None:
     assert any(line.startswith("OK   engine:") and "decoded" in line for line in lines), lines
     assert any("llama.cpp build" in line and "AVX2" in line for line in lines), lines
     assert any(line.startswith("OK   store:") for line in lines) and any("predictor" in line for line in lines)
+
+
+def test_a_cpu_measurement_never_shifts_gpu_predictions() -> None:
+    """A calibration whose worker ran on the CPU is labelled cpu and not applied to a GPU profile."""
+    from advisor.decide.options import calibration_rows
+    from advisor.knowledge import load_knowledge
+    from advisor.schemas import Hardware
+    from advisor.settings import KNOWLEDGE_DIR
+
+    knowledge = load_knowledge(KNOWLEDGE_DIR)
+    model = {
+        "model": DEFAULT_MODEL,
+        "device": "cpu",
+        "params_b": 0.135,
+        "quantization": "Q4_1",
+        "speed": {"decode@64": {"decode_tps": {"median": 40.0}}},
+    }
+    report = {"backend": {"kind": "embedded"}, "models": [model]}
+    gpu = Hardware(name="RTX 4090 desktop", accelerator="nvidia", memory_gb=24, memory_bandwidth_gbs=1008)
+    cpu = Hardware(name="this machine", accelerator="cpu", memory_gb=16, memory_bandwidth_gbs=20)
+    assert calibration_rows(report, gpu, knowledge) == []
+    assert len(calibration_rows(report, cpu, knowledge)) == 1
+    assert len(calibration_rows({**report, "models": [{**model, "device": "cuda"}]}, gpu, knowledge)) == 1
