@@ -16,8 +16,8 @@ SUCCESS_AT_THRESHOLD = 0.8
 SUCCESS_SCALE_POINTS = 6.0
 SUCCESS_CAP = 0.97  # a benchmark never promises more than this on someone else's prompts
 # Capability uncertainty is priced in: the objective is multiplied by 1 + UNCERTAINTY_PENALTY x the width of
-# the score's 80% interval / 100 (about +3% for a published score, +14% or more for an imputed one).
-UNCERTAINTY_PENALTY = 0.5
+# the score's 80% interval / 100 (about +6% for a published score, +25% or more for an imputed one).
+UNCERTAINTY_PENALTY = 1.0
 
 # --- the objective (advisor/decide/rank.py) ---------------------------------------------------------------
 # Expected dollars per accepted answer + the value of the time to it. Time is valued per second of waiting:
