@@ -40,7 +40,14 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
     """Grouped cross-validation holding out whole hardware or whole models (max_rows: a quicker subset)."""
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     # Rows as published, completed from the catalog; CPU bandwidth is never assumed here, the predictor does that.
-    rows = [complete_row(r, knowledge, assume_bandwidth=False)[0] for r in knowledge.training_speeds[:max_rows]]
+    # "core" rows are those the previous evaluation scored: bits per weight given or an exact quantization-table name.
+    rows = [
+        {
+            **complete_row(r, knowledge, assume_bandwidth=False)[0],
+            "_core": bool(r.get("bits_per_weight")) or knowledge.quant(str(r.get("quantization") or "")) is not None,
+        }
+        for r in knowledge.training_speeds[:max_rows]
+    ]
     key = (
         (lambda r: device_group(str(r["hardware_name"])))
         if group_of == "hardware"
@@ -80,6 +87,8 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
             "ttft_pred",
             "ttft_act",
             "ttft_in",
+            "tg_core",
+            "pp_core",
         )
     }
     for fold in range(folds):
@@ -113,6 +122,7 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
                     acc["pp_long_act"].append(actual)
                 acc[f"{name}_pred"].append(pred[f"pred_{name}_tok_s"])
                 acc[f"{name}_act"].append(actual)
+                acc[f"{name}_core"].append(float(row["_core"]))
                 if name == "tg":
                     bw, act_b, bpw = (
                         _num(row.get(k)) for k in ("memory_bandwidth_gbs", "active_params_b", "bits_per_weight")
@@ -172,6 +182,12 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
             "baseline_rows": len(acc["pp_base"]),
         },
     }
+    for name, label in (("tg", "decode"), ("pp", "prefill")):
+        core = [i for i, flag in enumerate(acc[f"{name}_core"]) if flag]
+        out[label]["core_rows"] = len(core)
+        out[label]["core_mape_zero_shot_pct"] = mape(
+            [acc[f"{name}_pred"][i] for i in core], [acc[f"{name}_act"][i] for i in core]
+        )
     share = {n: round(100 * float(np.mean(acc[f"{n}_all"])), 1) if acc[f"{n}_all"] else None for n in ("tg", "pp")}
     out["rows_answered_pct"] = {"decode": share["tg"], "prefill": share["pp"]}
     out["decode"]["fallback_rows"] = len(acc["tg_fb_act"])
