@@ -395,6 +395,17 @@ def decision_json(d: Decision, site: Site) -> dict[str, Any]:
             "local_reference": _reference(d.best_local),
             "hosted_reference": _reference(d.best_hosted),
             "break_even_local_reference": _reference(d.break_even_local),
+            "labels": {
+                "local_usd_per_1k_requests": {
+                    "label": "measured" if d.best_local and d.best_local.option.basis == "measured" else "predicted",
+                    "basis": "energy for the predicted busy time + amortised hardware and ops (hardware.cost_basis)",
+                },
+                "hosted_usd_per_1k_requests": {
+                    "label": "published",
+                    "basis": "token prices in knowledge/hosted.csv (price_date per row); reasoning tokens billed as output",
+                },
+                "break_even_requests_per_day": {"label": "predicted", "basis": "per accepted answer"},
+            },
             "machines": step[0] if step else None,
             "capacity_step_requests_per_day": round(step[1]) if step else None,
         },
