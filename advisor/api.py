@@ -38,13 +38,55 @@ def detected_hardware() -> dict[str, Any]:
     detected = detect().as_json()
     hw = detected["hardware"]
     if hw["accelerator"] == "cpu" and hw["memory_bandwidth_gbs"] is None:
-        # CPU decode speed is set by memory bandwidth, which no OS call reports: measure it once.
-        probe = probe_bandwidth(size_mb=128, repeats=3)
+        # CPU decode speed is set by memory bandwidth, which no OS call reports: measure it once per machine
+        # and keep it, so every start (and every command) plans with the same figure.
+        probe = cached_bandwidth_probe(detected["fingerprint"])
+        if probe is None:
+            probe = remember_bandwidth_probe(detected["fingerprint"], probe_bandwidth())
         hw["memory_bandwidth_gbs"] = probe["bandwidth_gbs"]
-        detected["how"]["memory_bandwidth_gbs"] = f"measured: {probe['method']}"
+        detected["how"]["memory_bandwidth_gbs"] = (
+            f"measured {probe.get('measured_at', '')[:10]}: {probe['method']} (kept in {_probe_path()}; "
+            "`python -m advisor hardware --probe` measures again)"
+        )
         detected["bandwidth_probe"] = probe
         detected["notes"] = [n for n in detected["notes"] if not n.startswith("memory bandwidth unknown")]
     return detected
+
+
+def _probe_path() -> Path:
+    return get_settings().home / "bandwidth-probe.json"
+
+
+def cached_bandwidth_probe(fingerprint: str) -> dict[str, Any] | None:
+    """This machine's last bandwidth probe, if one was kept for the same hardware fingerprint."""
+    import json
+
+    try:
+        kept = json.loads(_probe_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    probe = kept.get(fingerprint) if isinstance(kept, dict) else None
+    return probe if isinstance(probe, dict) and isinstance(probe.get("bandwidth_gbs"), int | float) else None
+
+
+def remember_bandwidth_probe(fingerprint: str, probe: dict[str, Any]) -> dict[str, Any]:
+    """Keep a probe for this fingerprint (best effort: a read-only home only costs a re-measure next time)."""
+    import json
+    from datetime import UTC, datetime
+
+    probe = {**probe, "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    path = _probe_path()
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        kept = kept if isinstance(kept, dict) else {}
+        kept[fingerprint] = probe
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(kept, indent=1), encoding="utf-8")
+        tmp.replace(path)
+    except (OSError, ValueError):
+        pass
+    return probe
 
 
 def clear_caches() -> None:

@@ -16,6 +16,7 @@ from advisor.backends.base import Backend, GenerationRequest, GenerationResult, 
 from advisor.checkers import CheckSpecError, run_check, run_pair_check, validate_spec
 from advisor.doctor import NON_PORTABLE, REINSTALL, compiled_features
 from advisor.errors import AdvisorError, BackendError, BackendUnreachable, InputError, ModelNotFound
+from advisor.knowledge import SAFE_LOADER
 from advisor.schemas import Measurement, Spread
 
 REPORT_SCHEMA = "decision-lens/calibration/v1"
@@ -47,7 +48,7 @@ class Suite:
 def load_suite(path: Path) -> Suite:
     """Read and validate a suite file; errors name the file, the task and the fix."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except OSError as exc:
         raise InputError(f"suite file '{path}' cannot be read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from advisor.errors import KnowledgeError
 from advisor.schemas import format_validation_error
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when present: ~10x faster
 VARIANT = re.compile(r"^(sxm\d*|pcie\d*|ddr\d*|\d+gb|\d+ch|\d+core)$")  # variants, not model numbers
 # Words that make a different product out of the same model number (RTX 4070 vs 4070 Ti, M4 vs M4 Pro,
 # a laptop part vs the desktop card): a catalog row matches only when these agree.
@@ -402,17 +403,18 @@ def _unsloth_note(base: str) -> str:
     )
 
 
-def hardware_tokens(name: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def hardware_tokens(name: str) -> frozenset[str]:
     """Lower-case tokens of a hardware name, vendor words dropped, '40c' and '40-core' both read as '40 core'."""
     text = re.sub(r"\(host [^)]*\)", " ", name.lower())
     text = re.sub(r"(\d+)\s*-?\s*c(?:ore)?\b", r"\1core", text)
-    tokens = set(re.sub(r"[^a-z0-9+]+", " ", text).split())
+    tokens = frozenset(re.sub(r"[^a-z0-9+]+", " ", text).split())
     return tokens - {"nvidia", "geforce", "amd", "radeon", "intel", "the", "with", "gpu", "cpu", "core"}
 
 
 def load_models(path: Path) -> list[ModelSpec]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except OSError as exc:
         raise KnowledgeError(f"{path}: cannot be read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
