@@ -65,7 +65,16 @@ def reasoning_tokens(
 def local_ttft(workflow: Workflow, pred: dict[str, Any], label: str) -> Figure:
     """The predictor's TTFT at the prompt length when it gives one, else prompt tokens / predicted prefill rate."""
     if pred.get("pred_ttft_ms"):
-        return Figure(pred["pred_ttft_ms"] / 1000, label, "predicted TTFT at the workflow's prompt length")
+        interval = (
+            f" (80%: {pred['pred_ttft_low'] / 1000:.2f}-{pred['pred_ttft_high'] / 1000:.2f} s)"
+            if pred.get("pred_ttft_low") and pred.get("pred_ttft_high")
+            else ""
+        )
+        return Figure(
+            pred["pred_ttft_ms"] / 1000,
+            label,
+            f"the predictor's TTFT at {workflow.input_tokens} prompt tokens (overhead + prefill at that length){interval}",
+        )
     return Figure(
         workflow.input_tokens / pred["pred_pp_tok_s"],
         label,
