@@ -51,8 +51,10 @@ def load_suite(path: Path) -> Suite:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except OSError as exc:
         raise InputError(f"suite file '{path}' cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise InputError(f"suite file '{path}' is not UTF-8 text (a binary file?); give a YAML suite file") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"suite file '{path}' is not valid YAML: {exc}") from exc
+        raise InputError(f"suite file '{path}' is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
         raise InputError(f"suite file '{path}' must be a mapping with a 'tasks' list")
     speed = raw.get("speed") or {}
@@ -288,7 +290,20 @@ def calibrate(
             report["errors"].append(
                 {"model": model, "step": runner.current, "error": "interrupted (Ctrl-C or SIGTERM)"}
             )
-        report["models"].append(summarize(info, runner.measurements))
+        summary = summarize(info, runner.measurements)
+        report["models"].append(summary)
+        speed_rows = [m for m in runner.measurements if m.kind == "speed"]
+        if speed_rows and all(entry["decode_tps"] is None for entry in summary["speed"].values()):
+            # Every speed stream was truncated, malformed or errored: nothing trustworthy to report as a rate.
+            kinds = sorted({m.stream_status for m in speed_rows})
+            report["errors"].append(
+                {
+                    "model": model,
+                    "step": "speed",
+                    "error": f"no clean stream among {len(speed_rows)} speed requests ({', '.join(kinds)}); "
+                    "the rows are kept, labelled, but no rate can be measured from them",
+                }
+            )
         if interrupted:
             report["status"] = "interrupted"
             break

@@ -166,6 +166,15 @@ def calibrate(
     if backend.kind != "embedded":
         backend.list_models()  # fail fast, before measuring anything, when the server cannot be reached
     model_list = list(models) or [_default_model(backend)]
+    if backend.kind == "embedded":  # a wrong path or a non-GGUF file is bad input: say so before measuring
+        from advisor.backends.embedded import resolve_model_path
+        from advisor.errors import ModelNotFound
+
+        for model in model_list:
+            try:
+                resolve_model_path(model)
+            except ModelNotFound as exc:
+                raise InputError(str(exc)) from None
     det = detect().as_json()
     bandwidth = probe_bandwidth() if probe else None
     total = plan_steps(suite, quick=quick, n_models=len(model_list))
