@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from advisor.backends.openai_compat import OpenAICompatBackend
 from advisor.calibrate import calibrate, load_suite
@@ -46,3 +50,32 @@ def test_a_run_of_truncated_streams_is_kept_but_never_complete() -> None:
     entry = next(iter(report["models"][0]["speed"].values()))
     assert entry["decode_tps"] is None and entry["excluded"]["count"] == 3
     assert entry["excluded"]["why"] == ["truncated"]
+
+
+def test_bad_calibrate_inputs_exit_2_before_measuring(tmp_path: Path) -> None:
+    binary = tmp_path / "suite.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_text("hello")
+    cases = [
+        (["--suite", str(binary)], "not UTF-8"),
+        (["--model", str(tmp_path)], "is a directory"),
+        (["--model", str(not_gguf)], "not a GGUF file"),
+        (["--model", str(tmp_path / "missing.gguf")], "neither a packaged model"),
+    ]
+    env = {**os.environ, "ADVISOR_HOME": str(tmp_path / "home")}
+    for args, expected in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "advisor", "calibrate", "--no-probe", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert expected in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+    bad_env = {**env, "ADVISOR_TIMEOUT_S": "abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", "advisor", "calibrate"], capture_output=True, text=True, env=bad_env, timeout=120
+    )
+    assert done.returncode == 2 and "ADVISOR_TIMEOUT_S" in done.stderr
