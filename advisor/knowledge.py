@@ -450,6 +450,9 @@ def load_knowledge(directory: Path) -> Knowledge:
         speeds=read_csv(directory / "speed_measurements.csv"),
         quantization=read_csv(directory / "quantization.csv"),
     )
+    _no_repeats(directory / "hardware.csv", [row["name"] for row in knowledge.hardware], "hardware name")
+    _no_repeats(directory / "hosted.csv", [r.get("id") for r in knowledge.hosted], "offer id")
+    _no_repeats(directory / "quantization.csv", [r.get("quantization") for r in knowledge.quantization], "quantization")
     for i, hw_row in enumerate(knowledge.hardware, start=2):
         channels, mts, bw = (hw_row.get(k) for k in ("memory_channels", "memory_mts", "memory_bandwidth_gbs"))
         if channels and mts and bw and abs(channels * mts * 8 / 1000 - bw) > 0.02 * bw:
@@ -470,6 +473,16 @@ def load_knowledge(directory: Path) -> Knowledge:
                 f"than 1.5x the {bw} GB/s bandwidth; check the row"
             )
     return knowledge
+
+
+def _no_repeats(path: Path, keys: list[Any], what: str) -> None:
+    """A catalog key listed twice would make lookups depend on row order: an error naming the rows."""
+    seen: dict[str, int] = {}
+    for row, key in enumerate(keys, start=2):
+        norm = str(key).strip().lower()
+        if norm in seen:
+            raise KnowledgeError(f"{path}: row {row} repeats the {what} '{key}' of row {seen[norm]}; keep one row")
+        seen[norm] = row
 
 
 @lru_cache(maxsize=4)

@@ -79,3 +79,21 @@ def test_bad_calibrate_inputs_exit_2_before_measuring(tmp_path: Path) -> None:
         [sys.executable, "-m", "advisor", "calibrate"], capture_output=True, text=True, env=bad_env, timeout=120
     )
     assert done.returncode == 2 and "ADVISOR_TIMEOUT_S" in done.stderr
+
+
+def test_a_repeated_hardware_row_fails_knowledge_validate(tmp_path: Path) -> None:
+    import shutil
+
+    from advisor.settings import KNOWLEDGE_DIR
+
+    copy = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, copy)
+    lines = (copy / "hardware.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (copy / "hardware.csv").write_text("".join(lines + [lines[1]]), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "advisor", "knowledge", "validate", "--dir", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and f"row {len(lines) + 1} repeats the hardware name" in done.stderr, done.stderr
