@@ -220,7 +220,33 @@ def _workflow_section(w: dict[str, Any]) -> list[str]:
                 f"{a['predicted']['success_probability']:.0%} | {_money(a['cost']['usd_per_accepted'])} | "
                 f"{cap.get('score', '—')} ({md(cap.get('label', '—'))}) | {md(a['basis'])} |"
             )
+    out += _local_deployment_section(w)
     out.append("")
+    return out
+
+
+def _local_deployment_section(w: dict[str, Any]) -> list[str]:
+    """The choice's time model, the same model on other runtimes, and what a local choice leaves to the team."""
+    out: list[str] = []
+    choice = w.get("choice") or {}
+    if choice.get("time_model") == "diffusion":
+        out += ["", f"Time model: diffusion — {md(choice.get('note', ''))}"]
+    rows = choice.get("runtime_comparison") or []
+    if len(rows) > 1:
+        out += [
+            "",
+            "The same model on other runtimes here:",
+            "",
+            "| runtime | decode | s/accepted | label |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {md(r['runtime'])} | {r['decode_tps']:.1f} tok/s | {r['seconds_per_accepted']:.1f} | {md(r['label'])} |"
+            for r in rows
+        ]
+    leaves = w.get("leaves_to_team")
+    if leaves:
+        out += ["", "What local leaves to the team:", ""] + [f"- {md(x)}" for x in leaves]
     return out
 
 

@@ -161,6 +161,8 @@ class WorkflowRecommendation(Open):
     alternatives: list[Alternative]
     warnings: list[str]
     warnings_detail: list[WarningDetail] = Field(default_factory=list)
+    # Local, local-with-gap and hybrid decisions only: what running it here still leaves to the team.
+    leaves_to_team: list[str] | None = None
 
 
 class Recommendation(Open):

@@ -10,6 +10,7 @@ from typing import Any
 from advisor.decide.capability import CapabilityScale
 from advisor.decide.catalog import DecisionCatalog, cached_catalog
 from advisor.decide.costs import Site, break_even_per_day
+from advisor.decide.leaves import leaves_to_team, local_leg
 from advisor.decide.options import (
     OLLAMA_RUNTIME,
     RUNTIMES,
@@ -23,6 +24,7 @@ from advisor.decide.options import (
     hybrid,
     local_options,
     local_speed_table,
+    threshold_for,
 )
 from advisor.decide.rank import (
     FlipPoint,
@@ -345,8 +347,11 @@ def _reference(scored: Scored | None) -> dict[str, Any] | None:
     }
 
 
-def decision_json(d: Decision, site: Site) -> dict[str, Any]:
-    """One workflow entry of the recommendation JSON contract (keys kept; new ones added)."""
+def decision_json(d: Decision, site: Site, *, leaves: list[str] | None = None) -> dict[str, Any]:
+    """One workflow entry of the recommendation JSON contract (keys kept; new ones added).
+
+    `leaves_to_team` is present only for local, local-with-gap and hybrid decisions.
+    """
     workflow = d.workflow
     chosen = option_json(d.choice, workflow=workflow) if d.choice else None
     alternatives: list[dict[str, Any]] = []
@@ -372,7 +377,7 @@ def decision_json(d: Decision, site: Site) -> dict[str, Any]:
         line = next((w for w in why_not if w.startswith(best.option.label())), None)
         alternatives.append(_alternative(best, workflow, line))
     step = capacity_step(d.choice.option, workflow, site) if d.choice else None
-    return {
+    entry: dict[str, Any] = {
         "name": workflow.name,
         "decision": d.decision,
         "choice": chosen["choice"] if chosen else None,
@@ -430,6 +435,9 @@ def decision_json(d: Decision, site: Site) -> dict[str, Any]:
         "candidates": _candidates(d.ranked),
         "excluded": _excluded(d.excluded),
     }
+    if leaves is not None:
+        entry["leaves_to_team"] = leaves
+    return entry
 
 
 def _excluded(excluded: list[Excluded]) -> list[dict[str, str]]:
@@ -518,7 +526,20 @@ def recommend(
         local, excluded = local_options(ctx, tables.get(workflow.input_tokens, {}), calibration if applies else None)
         hosted, hosted_excluded = hosted_options(ctx)
         decision = decide(workflow, local, hosted, excluded + hosted_excluded, profile, site, scale)
-        workflows.append(decision_json(decision, site))
+        leaves = None
+        if decision.choice is not None:
+            runs_here = local_leg(decision.choice.option)
+            spec = knowledge.model(runs_here.model)
+            leaves = leaves_to_team(
+                decision.choice.option,
+                decision.decision,
+                workflow,
+                site,
+                scale.tiers[runs_here.score.area],
+                frontier_need=threshold_for(scale, workflow, capability="frontier"),
+                license_name=spec.license if spec else None,
+            )
+        workflows.append(decision_json(decision, site, leaves=leaves))
     hw_info["costs"] = costs.model_dump()
     hw_info["cost_basis"] = {
         "hardware_usd": price_basis,

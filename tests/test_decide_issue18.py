@@ -1,0 +1,92 @@
+"""Issue 18: what local leaves to the team, the same model on two runtimes, new catalog models, diffusion models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advisor.knowledge import Knowledge
+from advisor.predict import SpeedPredictor
+from advisor.profiles import parse_profile
+from advisor.recommend import recommend
+from advisor.report import markdown_record
+from advisor.schemas import Profile
+from advisor.settings import BENCHMARKS_DIR
+
+DETECTED_CPU = {
+    "hardware": {"name": "Test CPU", "accelerator": "cpu", "memory_gb": 24.0, "system_ram_gb": 32.0},
+    "how": {},
+    "notes": [],
+    "fingerprint": "hw-test",
+}
+
+
+def run(profile: dict[str, Any], knowledge: Knowledge, predictor: SpeedPredictor) -> dict[str, Any]:
+    return recommend(Profile.model_validate(profile), knowledge, predictor, DETECTED_CPU)
+
+
+def workflow(**fields: Any) -> dict[str, Any]:
+    return {
+        "name": "w",
+        "task": "chat",
+        "data_sensitivity": "internal",
+        "iteration": "evolving",
+        "latency_budget_s": 10,
+        "interactive": True,
+        "requests_per_day": 500,
+        "input_tokens": 500,
+        "output_tokens": 200,
+        "capability": "routine",
+        **fields,
+    }
+
+
+RTX4090 = {"name": "RTX 4090", "accelerator": "nvidia", "memory_gb": 24, "memory_bandwidth_gbs": 1008}
+M4_PRO = {"name": "Apple M4 Pro", "accelerator": "apple", "memory_gb": 64}
+
+
+# --- 1. what local does not solve --------------------------------------------------------------------------
+
+
+def test_local_choices_list_what_they_leave_to_the_team(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    result = run(
+        {"hardware": RTX4090, "workflows": [workflow(data_sensitivity="regulated", iteration="stable")]},
+        knowledge,
+        predictor,
+    )
+    entry = result["workflows"][0]
+    assert entry["decision"].startswith("local")
+    leaves = entry["leaves_to_team"]
+    text = " ".join(leaves)
+    assert "SOC 2" in text and "ISO 27001" in text and "retention" in text
+    assert entry["choice"]["model"] in text  # who approves *this* model
+    assert "costs.redundancy is off" in text and "suggested for stable production work" in text
+    assert "support" in text.lower() and "updates" in text.lower()
+    record = markdown_record(result)
+    assert "What local leaves to the team:" in record
+
+
+def test_redundancy_on_is_said_to_be_counted(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    base = {"hardware": RTX4090, "workflows": [workflow(data_sensitivity="regulated")]}
+    off = run(base, knowledge, predictor)["workflows"][0]
+    on = run({**base, "costs": {"redundancy": True}}, knowledge, predictor)["workflows"][0]
+    assert any("costs.redundancy is on" in x and "counted" in x for x in on["leaves_to_team"])
+    assert on["cost"]["local_usd_per_1k_requests"] > off["cost"]["local_usd_per_1k_requests"]
+
+
+def test_a_frontier_gap_is_stated_with_its_size(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    path = BENCHMARKS_DIR / "profiles" / "laptop-regulated-frontier.yaml"
+    entry = recommend(parse_profile(path.read_text(), source=str(path)), knowledge, predictor, DETECTED_CPU)[
+        "workflows"
+    ][0]
+    assert entry["decision"] == "local-with-gap"
+    gap = next(x for x in entry["leaves_to_team"] if x.startswith("Frontier capability gap"))
+    assert f"{entry['capability']['shortfall']:.0f} points short" in gap
+
+
+def test_hosted_choices_carry_no_leaves(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    path = BENCHMARKS_DIR / "profiles" / "frontier-reasoning.yaml"
+    entry = recommend(parse_profile(path.read_text(), source=str(path)), knowledge, predictor, DETECTED_CPU)[
+        "workflows"
+    ][0]
+    assert entry["decision"].startswith("hosted")
+    assert "leaves_to_team" not in entry
