@@ -1,7 +1,9 @@
 """Honest evaluation of the speed predictor: grouped cross-validation against the roofline x 0.55 baseline.
 
 Holds out whole hardware (and, separately, whole models); reports decode and prefill MAPE zero-shot and
-after one calibration measurement on the held-out hardware, and 80% interval coverage.
+after one calibration measurement on the held-out hardware, 80% interval coverage, prefill at longer prompts,
+TTFT where published rows carry it, the share of rows answered, rows answered only through a quantization
+family or an assumed CPU bandwidth (apart), and the time of one full fit.
 Run: python benchmarks/evaluate_predictor.py [--json out.json]
 """
 
@@ -241,6 +243,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    knowledge = load_knowledge(KNOWLEDGE_DIR)
+    fit_started = time.perf_counter()
+    SpeedPredictor.fit(knowledge)
+    print(f"fit on all {len(knowledge.training_speeds)} rows in {time.perf_counter() - fit_started:.2f} s")
     started = time.perf_counter()
     results = [evaluate("hardware"), evaluate("model")]
     for res in results:

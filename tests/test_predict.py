@@ -470,6 +470,9 @@ def test_the_evaluation_reports_every_figure_against_the_baseline() -> None:
     assert 0 <= decode["coverage_80_pct"] <= 100 and 0 <= decode["coverage_80_after_calibration_pct"] <= 100
     assert prefill["mape_zero_shot_pct"] > 0 and "baseline_compute_x055_mape_pct" in prefill
     assert sum(v["rows"] for v in decode["by_runtime"].values()) == decode["rows"]
+    assert 0 < result["rows_answered_pct"]["decode"] <= 100 and "fallback_mape_pct" in decode
+    assert decode["core_rows"] <= decode["rows"] and "longer_prompt_mape_pct" in prefill
+    assert set(result["ttft"]) >= {"rows", "mape_pct", "coverage_80_pct"}
 
 
 def test_ttft_at_a_prompt_length_for_the_recommendation_code(predictor: SpeedPredictor) -> None:
