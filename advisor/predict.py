@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -104,7 +105,8 @@ HGB_TG_DEPTH = 3
 HGB_MIN_LEAF = 4
 HGB_MAX_FEATURES = 1.0
 HGB_L2 = 0.0
-SPREAD_ITERATIONS = 100
+SPREAD_ITERATIONS = 50
+SPREAD_LEARNING_RATE = 0.1
 OOF_FOLDS = 5
 
 
@@ -443,7 +445,7 @@ def _spread_regressor() -> Any:
 
     return HistGradientBoostingRegressor(
         max_iter=SPREAD_ITERATIONS,
-        learning_rate=0.05,
+        learning_rate=SPREAD_LEARNING_RATE,
         max_depth=2,
         max_leaf_nodes=4,
         min_samples_leaf=10,
@@ -924,7 +926,7 @@ def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
                 "spread": model.spread,
             }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         sio.dump(payload, tmp)
         os.replace(tmp, path)
@@ -981,10 +983,14 @@ def knowledge_digest(directory: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def get_predictor(knowledge: Knowledge, knowledge_dir: Path, cache_dir: Path) -> SpeedPredictor:
+def get_predictor(
+    knowledge: Knowledge, knowledge_dir: Path, cache_dir: Path, *, background_save: bool = True
+) -> SpeedPredictor:
     """The fitted predictor, from the skops cache when the knowledge has not changed, else fitted and cached.
 
     A cache that fails the type check or cannot be read is refitted with a one-line warning, never trusted.
+    A fresh fit is returned at once and written to the cache by a (non-daemon) thread: importing skops and
+    writing take ~0.7 s the first answer need not wait for; the process still finishes the write before exit.
     """
     path = cache_dir / f"speed-predictor-{knowledge_digest(knowledge_dir)}.skops"
     if path.exists():
@@ -996,8 +1002,15 @@ def get_predictor(knowledge: Knowledge, knowledge_dir: Path, cache_dir: Path) ->
             log.warning("speed predictor cache %s unreadable (%s); refitted", path, type(exc).__name__)
         path.unlink(missing_ok=True)
     predictor = SpeedPredictor.fit(knowledge)
+    if background_save:
+        threading.Thread(target=_save_quietly, args=(predictor, path), name="predictor-cache").start()
+    else:
+        _save_quietly(predictor, path)
+    return predictor
+
+
+def _save_quietly(predictor: SpeedPredictor, path: Path) -> None:
     try:
         save_predictor(predictor, path)
-    except OSError:
-        pass  # a read-only home still gets predictions, just without the cache
-    return predictor
+    except Exception as exc:  # noqa: BLE001 - a read-only or full home still gets predictions, just no cache
+        log.warning("speed predictor cache %s not written (%s)", path, type(exc).__name__)

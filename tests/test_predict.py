@@ -263,7 +263,7 @@ def test_skops_round_trip_and_cache(predictor: SpeedPredictor, knowledge: Knowle
     loaded = load_predictor(path, knowledge)
     for key in ("pred_tg_tok_s", "pred_tg_low", "pred_pp_high"):  # runtime-specific bands survive the round trip
         assert loaded.predict([row()])[0][key] == pytest.approx(predictor.predict([row()])[0][key])
-    cached = get_predictor(knowledge, KNOWLEDGE_DIR, tmp_path / "cache")
+    cached = get_predictor(knowledge, KNOWLEDGE_DIR, tmp_path / "cache", background_save=False)
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [
         f"speed-predictor-{knowledge_digest(KNOWLEDGE_DIR)}.skops"
     ]
@@ -355,7 +355,7 @@ def test_a_tampered_cache_is_refused_refitted_and_never_run(
     with pytest.raises(UntrustedCache, match="runstring"):
         load_predictor(path, knowledge)
     with caplog.at_level(logging.WARNING, logger="advisor.predict"):
-        refitted = get_predictor(knowledge, KNOWLEDGE_DIR, cache)
+        refitted = get_predictor(knowledge, KNOWLEDGE_DIR, cache, background_save=False)
     assert not marker.exists()  # the payload never ran
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "refused" in warnings[0] and "\n" not in warnings[0]
