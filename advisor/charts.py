@@ -12,10 +12,12 @@ import altair as alt
 import pandas as pd
 
 from advisor.recommend import ASSUMED_POWER_W, local_cost_per_request
+from advisor.report import option_label as option_label_of
 from advisor.schemas import Costs
 
 KIND_COLORS = alt.Scale(domain=["local", "hosted", "hybrid"], range=["#2e7d32", "#1565c0", "#ef6c00"])
-LABEL_SHAPES = alt.Scale(domain=["measured", "predicted"], range=["diamond", "circle"])
+LABELS = ["measured", "calibrated", "predicted", "published", "assumed", "imputed"]
+LABEL_SHAPES = alt.Scale(domain=LABELS, range=["diamond", "triangle-up", "circle", "square", "cross", "triangle-down"])
 SOURCE_COLORS = alt.Scale(domain=["measured", "predicted"], range=["#2e7d32", "#7b1fa2"])
 
 
@@ -52,7 +54,7 @@ def candidates(workflow: dict[str, Any]) -> pd.DataFrame:
                 "option": option_label(option),
                 "model": option["model"],
                 "kind": option["kind"],
-                "label": p.get("label", "predicted"),
+                "label": option_label_of(option) if option.get("label") else p.get("label", "predicted"),
                 "basis": option.get("basis", "predicted"),
                 "rank": rank,
                 "chosen": chosen,
@@ -223,30 +225,120 @@ def memory_fit(workflow: dict[str, Any], *, available_gb: float | None) -> alt.L
     frame = frame[(frame["kind"] == "local") & frame["memory_required_gb"].notna()]
     if frame.empty:
         return None
-    frame = frame.assign(fits=[available_gb is None or m <= available_gb for m in frame["memory_required_gb"]])
+    frame = frame.assign(
+        fits=[available_gb is None or m <= available_gb for m in frame["memory_required_gb"]],
+        text=[f"{m:.1f} GB" for m in frame["memory_required_gb"]],
+    )
+    # Every bar is named in full: labels never overlap-hidden or truncated, one row of height per bar.
+    y = alt.Y(
+        "option:N",
+        sort=alt.EncodingSortField("memory_required_gb", order="descending"),
+        title=None,
+        axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=12),
+    )
     bars = (
         alt.Chart(frame)
         .mark_bar(cornerRadiusEnd=3)
         .encode(
-            y=alt.Y("option:N", sort=alt.EncodingSortField("memory_required_gb", order="descending"), title=None),
+            y=y,
             x=alt.X("memory_required_gb:Q", title="memory needed (GB)"),
             color=alt.condition("datum.fits", alt.value("#2e7d32"), alt.value("#c62828")),
             opacity=alt.condition("datum.chosen", alt.value(1.0), alt.value(0.6)),
             tooltip=[
                 alt.Tooltip("option:N"),
                 alt.Tooltip("memory_required_gb:Q", format=".1f", title="needed GB"),
-                alt.Tooltip("basis:N"),
+                alt.Tooltip("label:N", title="figure"),
             ],
         )
     )
-    layers: list[Any] = [bars]
+    values = (
+        alt.Chart(frame).mark_text(align="left", dx=4, fontSize=11).encode(y=y, x="memory_required_gb:Q", text="text:N")
+    )
+    layers: list[Any] = [bars, values]
     if available_gb:
         avail = pd.DataFrame({"gb": [available_gb], "text": [f"available {available_gb:g} GB"]})
         layers.append(alt.Chart(avail).mark_rule(color="#424242", strokeDash=[6, 4], size=2).encode(x="gb:Q"))
         layers.append(
             alt.Chart(avail).mark_text(align="right", dx=-4, y=-6, color="#424242").encode(x="gb:Q", text="text:N")
         )
-    return alt.layer(*layers).properties(height=max(120, 38 * len(frame)), title="Memory needed vs available")
+    return alt.layer(*layers).properties(
+        height=alt.Step(26), title="Memory needed vs available (every local candidate)"
+    )
+
+
+def sensitivity_frame(workflow: dict[str, Any]) -> pd.DataFrame:
+    """Each assumption the choice depends on: how far (as a factor of its value now) it must move to flip it."""
+    rows = []
+    for x in workflow.get("sensitivity") or []:
+        now, at = x.get("now"), x.get("flips_at")
+        if not now or not at or now <= 0 or at <= 0:
+            continue
+        factor = at / now
+        rows.append(
+            {
+                "assumption": x["assumption"],
+                "log_factor": math.log10(factor),
+                "factor": factor,
+                "move": f"×{factor:.3g}" if factor >= 1 else f"÷{1 / factor:.3g}",
+                "now": now,
+                "flips_at": at,
+                "becomes": x.get("becomes", ""),
+                "direction": "up" if factor >= 1 else "down",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sensitivity(workflow: dict[str, Any]) -> alt.LayerChart | alt.FacetChart | None:
+    """A tornado chart: for each assumption, the factor it must move by to flip the choice (shortest bar = nearest)."""
+    frame = sensitivity_frame(workflow)
+    if frame.empty:
+        return None
+    order = list(frame.sort_values("log_factor", key=abs)["assumption"])
+    y = alt.Y("assumption:N", sort=order, title=None, axis=alt.Axis(labelLimit=0, labelOverlap=False))
+    reach = max(1.0, float(frame["log_factor"].abs().max()) * 1.25)
+    x = alt.X(
+        "log_factor:Q",
+        title="how far it must move to flip the choice (factor of today's value)",
+        scale=alt.Scale(domain=[-reach, reach]),
+        axis=alt.Axis(
+            labelExpr="datum.value >= 0 ? '×' + format(pow(10, datum.value), '.2~g') : '÷' + format(pow(10, -datum.value), '.2~g')"
+        ),
+    )
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(cornerRadius=2)
+        .encode(
+            y=y,
+            x=x,
+            x2=alt.datum(0),
+            color=alt.Color(
+                "direction:N",
+                scale=alt.Scale(domain=["down", "up"], range=["#1565c0", "#ef6c00"]),
+                legend=alt.Legend(title="flips if it goes", orient="top"),
+            ),
+            tooltip=[
+                alt.Tooltip("assumption:N"),
+                alt.Tooltip("now:Q", format=",.4~g", title="now"),
+                alt.Tooltip("flips_at:Q", format=",.4~g", title="flips at"),
+                alt.Tooltip("move:N", title="move"),
+                alt.Tooltip("becomes:N", title="the choice becomes"),
+            ],
+        )
+    )
+    up = frame[frame["log_factor"] >= 0]
+    down = frame[frame["log_factor"] < 0]
+    texts = [
+        alt.Chart(part).mark_text(fontSize=11, align="left", dx=6).encode(y=y, x=x, text="move:N")
+        for part in (up,)
+        if not part.empty
+    ] + [
+        alt.Chart(part).mark_text(fontSize=11, align="right", dx=-6).encode(y=y, x=x, text="move:N")
+        for part in (down,)
+        if not part.empty
+    ]
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(color="#424242").encode(x="x:Q")
+    return alt.layer(bars, *texts, zero).properties(height=alt.Step(30), title="What would flip this choice")
 
 
 def calibration_table(report: dict[str, Any]) -> pd.DataFrame:

@@ -28,8 +28,3 @@ ITERATION_TIME_WEIGHT = {"prototype": 2.0, "evolving": 1.0, "stable": 0.5}
 PROTOTYPE_HOSTED_FACTOR = 1.25
 # Seconds beyond the latency budget count this many times a second of waiting (a soft budget, no cliff).
 OVER_BUDGET_WEIGHT = 10.0
-
-# Kept for the app's help texts: the former fixed thresholds, superseded by the margins above.
-CAPABILITY_THRESHOLDS = {"routine": 0.0, "advanced": 55.0, "frontier": 75.0}
-MIN_SUCCESS = 0.6
-CAPABILITY_EASE = {"routine": 1.0, "advanced": 0.8, "frontier": 0.6}

@@ -103,12 +103,22 @@ def weakest(*labels: str | None) -> str:
     return max(known, key=LABEL_ORDER.index) if known else "predicted"
 
 
+def option_label(option: dict[str, Any]) -> str:
+    """An option's one label; a hybrid's is the less certain of its legs (its local leg, its hosted leg published)."""
+    if option.get("kind") == "hybrid":
+        local = {"measured": "measured", "predicted+calibrated": "calibrated"}.get(
+            str(option.get("basis")), "predicted"
+        )
+        return weakest(local, "published")
+    return str(option.get("label") or "predicted")
+
+
 def figure_labels(entry: dict[str, Any]) -> dict[str, dict[str, str]]:
     """One label (and basis) for every figure of a workflow entry's choice, from the JSON's labels."""
     p = entry.get("predicted") or {}
     choice = entry.get("choice") or {}
     given = p.get("labels") or {}
-    speed = choice.get("label") or p.get("label") or "predicted"
+    speed = option_label(choice) if choice else (p.get("label") or "predicted")
 
     def of(key: str, default: str) -> dict[str, str]:
         item = given.get(key) or {}
@@ -447,7 +457,7 @@ def _workflow_section(w: dict[str, Any]) -> list[str]:
             out.append(
                 f"| {md(_choice_label(a))} | {a['predicted']['seconds_per_accepted']:.1f} | "
                 f"{a['predicted']['success_probability']:.0%} | {money(a['cost']['usd_per_accepted'])} | "
-                f"{cap.get('score', '—')} ({md(cap.get('label', '—'))}) | {md(a.get('label') or a['basis'])} |"
+                f"{cap.get('score', '—')} ({md(cap.get('label', '—'))}) | {md(option_label(a))} |"
             )
     out += _local_deployment_section(w)
     out.append("")

@@ -592,3 +592,161 @@ def test_local_cost_line_follows_the_core_reference_option() -> None:
     assert set(local["series"]) == {"local: ref"}
     again = 1000 * local_cost_per_request(12.0, float(local["volume"].iloc[10]), 65.0, costs)
     assert local["usd_per_1k"].iloc[10] == pytest.approx(again, rel=1e-6)
+
+
+# --- issue 17: labels, calibration from another machine, noisy runs, on-screen words --------------------------
+
+RTX_HYBRID = """
+hardware:
+  name: RTX 4090 desktop
+  accelerator: nvidia
+  memory_gb: 24
+  memory_bandwidth_gbs: 1008
+  power_w: 450
+workflows:
+  - name: research synthesis
+    task: reasoning
+    data_sensitivity: internal
+    iteration: prototype
+    latency_budget_s: 300
+    interactive: false
+    requests_per_day: 500
+    input_tokens: 8000
+    output_tokens: 1500
+    capability: frontier
+  - name: PHI visit summaries
+    task: summarization
+    data_sensitivity: regulated
+    latency_budget_s: 30
+    requests_per_day: 500
+    input_tokens: 3000
+    output_tokens: 300
+"""
+CONFIDENTIAL_HERE = """
+workflows:
+  - name: contract notes
+    task: summarization
+    data_sensitivity: confidential
+    latency_budget_s: 60
+    requests_per_day: 50
+    input_tokens: 400
+    output_tokens: 100
+"""
+
+
+def _calibration_report(*, spread_pct: float) -> dict[str, Any]:
+    """A calibration report of this machine in the shape calibrate writes (one model, decode and prefill probes)."""
+    detected = advisor.api.detected_hardware()
+    return {
+        "run_id": "run-test",
+        "created_at": "2026-12-03T10:00:00+00:00",
+        "label": "measured",
+        "backend": {"kind": "embedded", "version": "test"},
+        "hardware": detected,
+        "bandwidth_probe": {"bandwidth_gbs": 20.0, "method": "test"},
+        "models": [
+            {
+                "model": "smollm2-135m-instruct-q4_1",
+                "quantization": "Q4_1",
+                "size_bytes": 98_000_000,
+                "params_b": 0.135,
+                "speed": {
+                    "decode@64": {
+                        "decode_tps": {"median": 80.0, "p25": 70.0, "p75": 90.0, "spread_pct": spread_pct, "n": 3}
+                    },
+                    "prefill@512": {
+                        "prefill_tps": {"median": 250.0, "p25": 240.0, "p75": 260.0, "spread_pct": 4.0, "n": 3},
+                        "prompt_tokens": 529,
+                    },
+                },
+                "tasks": {"successes": 5, "attempts": 7},
+            }
+        ],
+        "measurements": [],
+        "errors": [],
+        "complete": True,
+    }
+
+
+def _recommend(text: str, *, calibration: dict[str, Any] | None = None) -> AppTest:
+    """Load a profile YAML on the landing page, optionally use a calibration report, open Recommendations."""
+    at = app()
+    at.text_area(key="yaml-paste").input(text).run()
+    at.button(key="yaml-load").click().run()
+    if calibration is not None:
+        at.session_state["dl_calibration"] = calibration
+    at.button(key="go-recommendations").click().run()
+    no_exception(at)
+    assert at.title[0].value == "Recommendations"
+    return at
+
+
+@pytest.mark.slow
+def test_a_hybrid_card_shows_both_legs_and_one_label_per_figure() -> None:
+    at = _recommend(RTX_HYBRID)
+    result = at.session_state["dl_recommendation"][1]
+    research = result["workflows"][0]
+    assert research["decision"].startswith("hybrid"), research["decision"]
+    choice = research["choice"]
+    page = texts(at)
+    assert "Local first" in page and "Escalates to" in page
+    assert choice["local"]["model"] in page and choice["hosted"]["model"] in page
+    assert f"{choice['escalation_rate']:.0%}" in page
+    # One label per figure: a badge under each of the four metrics, from the six labels only.
+    badges = [m.value for m in at.markdown if str(m.value).startswith(":") and "-badge[" in str(m.value)]
+    names = ("measured", "calibrated", "predicted", "published", "assumed", "imputed")
+    assert len([b for b in badges if b.count("-badge[") == 1]) >= 4 * len(result["workflows"])
+    assert all(any(b.endswith(f" {n}]") for n in names) for b in badges if b.count("-badge[") == 1)
+    # Never a "predicted" badge beside "basis: published".
+    assert not any("predicted]" in b and "basis: published" in b for b in badges)
+    # The sensitivity chart and what local leaves to the team appear with the card.
+    assert any("What would flip this choice" in e.label for e in at.expander)
+    assert "What local leaves to your team" in page
+
+
+@pytest.mark.slow
+def test_the_overview_never_shows_none() -> None:
+    at = _recommend(RTX_HYBRID)
+    overview = at.dataframe[1].value  # [0] is the hardware table in its expander
+    assert list(overview.columns)[:3] == ["workflow", "decision", "choice"]
+    cells = overview[["$ / accepted", "$ / 1k local", "$ / 1k hosted"]].astype(str).to_numpy().ravel()
+    assert not any(c in ("None", "nan", "") for c in cells), cells
+    assert "—" in cells  # regulated PHI: no hosted option, shown as a dash
+
+
+@pytest.mark.slow
+def test_a_warning_uses_the_on_screen_label_not_the_yaml_key() -> None:
+    at = _recommend(CONFIDENTIAL_HERE)
+    warnings = [w.value for w in at.warning]
+    assert any("Approved hosted providers" in w for w in warnings), warnings
+    assert not any("hosted.approved_for_confidential" in w for w in warnings)
+    assert not any("hardware.power_w" in w for w in warnings + [c.value for c in at.caption])
+
+
+@pytest.mark.slow
+def test_a_calibration_from_this_machine_is_not_applied_to_another() -> None:
+    at = _recommend(RTX_HYBRID, calibration=_calibration_report(spread_pct=2.0))
+    result = at.session_state["dl_recommendation"][1]
+    assert result["hardware"]["calibration_applies"] is False
+    page = texts(at)
+    assert "shifted to this machine" not in page
+    assert any("not applied" in w.value and "run-test" in w.value for w in at.warning)
+    assert any(h.value == "Measured vs predicted" for h in at.subheader)
+    assert "Not shown" in page
+
+
+@pytest.mark.slow
+def test_a_noisy_calibration_is_flagged_with_a_run_again_action() -> None:
+    at = _recommend(CONFIDENTIAL_HERE, calibration=_calibration_report(spread_pct=23.0))
+    result = at.session_state["dl_recommendation"][1]
+    assert result["hardware"]["calibration_applies"] is True
+    noisy = [w.value for w in at.warning if "noisy" in w.value]
+    assert noisy and "23%" in noisy[0] and "5%" in noisy[0], [w.value for w in at.warning]
+    assert at.button(key="go-calibrate-noisy")
+    assert "shifted to this machine" in texts(at)
+
+
+@pytest.mark.slow
+def test_a_quiet_calibration_is_not_flagged() -> None:
+    at = _recommend(CONFIDENTIAL_HERE, calibration=_calibration_report(spread_pct=3.0))
+    assert not any("noisy" in w.value for w in at.warning)

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from advisor.errors import AdvisorError
+from advisor.policy import ADVANCED_MARGIN, FRONTIER_MARGIN, ROUTINE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,20 @@ def show_error(exc: AdvisorError, *, prefix: str = "") -> None:
 DECISION_STYLE = {
     "local": ("green", ":material/computer:", "Run locally"),
     "hosted": ("blue", ":material/cloud:", "Route to a hosted API"),
+    "hybrid": ("violet", ":material/alt_route:", "Local first, hosted when the check fails"),
     "local-with-gap": ("orange", ":material/warning:", "Local, with a gap"),
+    "hosted-with-gap": ("orange", ":material/warning:", "Hosted, with a gap"),
+    "hybrid-with-gap": ("orange", ":material/warning:", "Hybrid, with a gap"),
+    "none": ("red", ":material/block:", "No option fits"),
+}
+DECISION_TEXT = {
+    "local": "local",
+    "hosted": "hosted",
+    "hybrid": "hybrid (local, then hosted)",
+    "local-with-gap": "local, with a gap",
+    "hosted-with-gap": "hosted, with a gap",
+    "hybrid-with-gap": "hybrid, with a gap",
+    "none": "none fits",
 }
 
 
@@ -89,11 +103,98 @@ def decision_badge(decision: str) -> str:
     return f":{color}-badge[{icon} {text}]"
 
 
+# One badge per label of DESIGN.md: what a figure is, at a glance.
+LABEL_STYLE = {
+    "measured": ("green", ":material/straighten:"),
+    "calibrated": ("blue", ":material/tune:"),
+    "predicted": ("violet", ":material/query_stats:"),
+    "published": ("gray", ":material/menu_book:"),
+    "assumed": ("orange", ":material/edit_note:"),
+    "imputed": ("yellow", ":material/functions:"),
+}
+LABEL_MEANING = {
+    "measured": "measured on this machine by a calibration run",
+    "calibrated": "predicted, then shifted to this machine by a calibration run",
+    "predicted": "predicted by the fitted speed model, with an 80% interval",
+    "published": "from a cited source (knowledge/, with its date)",
+    "assumed": "a default; change it where the note says",
+    "imputed": "filled in by the capability model, with a wide interval",
+}
+
+
 def label_badge(label: str | None) -> str:
-    """Markdown badge saying whether figures are measured on this machine or predicted."""
-    if label == "measured":
-        return ":green-badge[:material/straighten: measured]"
-    return ":violet-badge[:material/query_stats: predicted]"
+    """Markdown badge naming what a figure is: measured, calibrated, predicted, published, assumed or imputed."""
+    name = label if label in LABEL_STYLE else "predicted"
+    color, icon = LABEL_STYLE[name]
+    return f":{color}-badge[{icon} {name}]"
+
+
+# YAML keys the core names in warnings, and the words on screen for them (with where to change them).
+FIELD_LABELS = {
+    "hosted.approved_for_confidential": ("Approved hosted providers", "Workflows → Cost assumptions"),
+    "hardware.power_w": ("Power draw", "Hardware"),
+    "hardware.memory_gb": ("Memory for weights", "Hardware"),
+    "hardware.memory_bandwidth_gbs": ("Memory bandwidth", "Hardware"),
+    "hardware.system_ram_gb": ("System RAM", "Hardware"),
+    "hardware.fp16_tflops": ("FP16 compute", "Hardware"),
+    "hardware.accelerator": ("Accelerator", "Hardware"),
+    "hardware.gpu_memory_limit_gb": ("GPU memory limit", "Hardware"),
+    "hardware.count": ("Devices", "Hardware"),
+    "hardware.name": ("Hardware name", "Hardware"),
+    "costs.electricity_usd_per_kwh": ("Electricity ($/kWh)", "Workflows → Cost assumptions"),
+    "costs.hardware_usd": ("Hardware price ($)", "Workflows → Cost assumptions"),
+    "costs.amortization_months": ("Amortisation (months)", "Workflows → Cost assumptions"),
+    "costs.ops_usd_per_month": ("Operations ($/month)", "Workflows → Cost assumptions"),
+    "costs.utilization_target": ("Busy share of the day allowed", "Workflows → Cost assumptions"),
+    "costs.network_rtt_ms": ("Network round trip to hosted APIs", "Workflows → Cost assumptions"),
+    "costs.hardware_sunk": ("The machine is already bought", "Workflows → Cost assumptions"),
+    "costs.redundancy": ("Production needs a second machine", "Workflows → Cost assumptions"),
+    "calibration": ("Calibration", "Calibrate"),
+    "hardware": ("Hardware", "Hardware"),
+    "hosted": ("Hosted options", "Workflows → Cost assumptions"),
+}
+WORKFLOW_FIELD_LABELS = {
+    "name": "Workflow name",
+    "task": "Task type",
+    "data_sensitivity": "① Data sensitivity",
+    "iteration": "② Iteration velocity",
+    "latency_budget_s": "③ Latency budget",
+    "interactive": "A person is waiting",
+    "requests_per_day": "④ Requests per day",
+    "input_tokens": "Input tokens / request",
+    "output_tokens": "Output tokens / request",
+    "capability": "⑤ Capability frontier",
+}
+
+
+def field_label(field: str | None) -> tuple[str, str] | None:
+    """(on-screen label, where to change it) for a warnings_detail field path, or None when unknown."""
+    if not field:
+        return None
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    if field.startswith("workflows[") and "]." in field:
+        name, key = field[len("workflows[") :].split("].", 1)
+        if key in WORKFLOW_FIELD_LABELS:
+            return WORKFLOW_FIELD_LABELS[key], f"Workflows → {name}"
+    return None
+
+
+def on_screen(text: str) -> str:
+    """A core message with the YAML keys it names replaced by the labels on screen (“Power draw”, …)."""
+    for key in sorted(FIELD_LABELS, key=len, reverse=True):
+        if "." in key and key in text:
+            text = text.replace(key, f"“{FIELD_LABELS[key][0]}” ({FIELD_LABELS[key][1]})")
+    return text
+
+
+def warning_text(detail: dict[str, Any]) -> str:
+    """One warnings_detail entry as shown: on-screen words, then the setting it is about and where it lives."""
+    text = on_screen(str(detail.get("text", "")))
+    where = field_label(detail.get("field"))
+    if where and where[0] not in text:
+        text += f" — see **{where[0]}** ({where[1]})"
+    return text
 
 
 # --- what each answer changes (shown as one-line help next to the questions) ---------------------------------
@@ -106,7 +207,11 @@ LENS_HELP = {
     "requests_per_day": "Volume sets local utilisation (amortisation per request) and the break-even against hosted.",
     "input_tokens": "Prompt length per request: drives time to first token and hosted input cost.",
     "output_tokens": "Answer length per request: drives generation time and hosted output cost.",
-    "capability": "Advanced needs a task score ≥ 55, frontier ≥ 75; frontier routes to hosted unless data forbids it.",
+    "capability": (
+        f"Tiers are measured down from the best published score in the task's area: frontier = within "
+        f"{FRONTIER_MARGIN:g} points of the best model, advanced within {ADVANCED_MARGIN:g}, routine within "
+        f"{ROUTINE_MARGIN:g}. Frontier routes to hosted unless data sensitivity forbids it."
+    ),
     "task": "Chooses which published benchmarks estimate a model's success on this work.",
 }
 

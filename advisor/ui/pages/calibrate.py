@@ -92,7 +92,7 @@ def _settings(*, disabled: bool) -> None:
             "Mode",
             ["quick", "full"],
             default="quick",
-            format_func=lambda m: "Quick — ~30 s on the default" if m == "quick" else "Full suite — minutes",
+            format_func=lambda m: "Quick — 3 repetitions, 7 tasks" if m == "quick" else "Full suite — minutes",
             key="cal-mode",
             disabled=disabled,
         )
@@ -216,7 +216,7 @@ def _active_report() -> None:
     if report is None:
         st.info(
             "None yet: every local figure is **predicted** from the catalog. A quick calibration "
-            "(about 30 s) measures this machine and shifts the predictions to it.",
+            "(3 repetitions of 7 short tasks) measures this machine and shifts the predictions to it.",
             icon=":material/info:",
         )
         return

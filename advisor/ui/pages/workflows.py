@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from advisor.errors import AdvisorError
-from advisor.policy import CAPABILITY_THRESHOLDS, MIN_SUCCESS
+from advisor.policy import ADVANCED_MARGIN, FRONTIER_MARGIN, ROUTINE_MARGIN
 from advisor.ui import (
     CAPABILITIES,
     CAPABILITY_LABELS,
@@ -149,17 +149,7 @@ def _workflow_editor(wf: dict[str, Any]) -> None:
             help=LENS_HELP["iteration"],
         )
         c2.caption(_iteration_effect(iteration))
-        capability = c3.selectbox(
-            "⑤ Capability frontier",
-            CAPABILITIES,
-            key=k("capability", wf["capability"]),
-            format_func=CAPABILITY_LABELS.__getitem__,
-            help=LENS_HELP["capability"],
-        )
-        c3.caption(_capability_effect(capability))
-
-        c4, c5, c6, c7 = st.columns([1.4, 1, 1, 1])
-        budget = c4.number_input(
+        budget = c3.number_input(
             "③ Latency budget (s)",
             min_value=0.1,
             max_value=86400.0,
@@ -167,10 +157,16 @@ def _workflow_editor(wf: dict[str, Any]) -> None:
             key=k("latency_budget_s", float(wf["latency_budget_s"])),
             help=LENS_HELP["latency_budget_s"],
         )
-        interactive = c4.toggle(
+        interactive = c3.toggle(
             "A person is waiting", key=k("interactive", bool(wf["interactive"])), help=LENS_HELP["interactive"]
         )
-        rpd = c5.number_input(
+        c3.caption(
+            f"Options slower than {budget:g} s per answer are not chosen"
+            + ("; first-token time counts." if interactive else " (batch work).")
+        )
+
+        c4, c5, c6, c7 = st.columns([1, 1, 1, 1.4])
+        rpd = c4.number_input(
             "④ Requests per day",
             min_value=0,
             max_value=1_000_000_000,
@@ -178,7 +174,7 @@ def _workflow_editor(wf: dict[str, Any]) -> None:
             key=k("requests_per_day", int(wf["requests_per_day"])),
             help=LENS_HELP["requests_per_day"],
         )
-        tokens_in = c6.number_input(
+        tokens_in = c5.number_input(
             "Input tokens / request",
             min_value=1,
             max_value=10_000_000,
@@ -186,7 +182,7 @@ def _workflow_editor(wf: dict[str, Any]) -> None:
             key=k("input_tokens", int(wf["input_tokens"])),
             help=LENS_HELP["input_tokens"],
         )
-        tokens_out = c7.number_input(
+        tokens_out = c6.number_input(
             "Output tokens / request",
             min_value=1,
             max_value=1_000_000,
@@ -195,12 +191,16 @@ def _workflow_editor(wf: dict[str, Any]) -> None:
             help=LENS_HELP["output_tokens"],
         )
         c4.caption(
-            f"Options slower than {budget:g} s per answer are not chosen"
-            + ("; first-token time counts." if interactive else " (batch work).")
-        )
-        c5.caption(
             f"≈ {rpd * (tokens_in + tokens_out) / 1e6:,.1f} M tokens/day: sets local utilisation and break-even."
         )
+        capability = c7.selectbox(
+            "⑤ Capability frontier",
+            CAPABILITIES,
+            key=k("capability", wf["capability"]),
+            format_func=CAPABILITY_LABELS.__getitem__,
+            help=LENS_HELP["capability"],
+        )
+        c7.caption(_capability_effect(capability, name))
     state.update_workflow(
         uid,
         {
@@ -236,13 +236,17 @@ def _iteration_effect(value: str) -> str:
     }[value]
 
 
-def _capability_effect(value: str) -> str:
-    floor = f"{MIN_SUCCESS:.0%}"
-    return {
-        "routine": f"Any model expected to succeed ≥ {floor} qualifies.",
-        "advanced": f"Needs a published task score ≥ {CAPABILITY_THRESHOLDS['advanced']:.0f}.",
-        "frontier": f"Needs ≥ {CAPABILITY_THRESHOLDS['frontier']:.0f}: routes to hosted unless data forbids it.",
-    }[value]
+def _capability_effect(value: str, name: str) -> str:
+    """What the tier asks for: a margin below the best published score in the task's area (policy.py margins)."""
+    margin = {"routine": ROUTINE_MARGIN, "advanced": ADVANCED_MARGIN, "frontier": FRONTIER_MARGIN}[value]
+    text = f"Needs a task score within {margin:g} points of the best published model in this task's area"
+    # The actual threshold is known once a recommendation has been made (capability.need in its JSON).
+    result = state.recommendation_cached()
+    entry = next((w for w in (result or {}).get("workflows", []) if w["name"] == name), None)
+    need = (entry or {}).get("capability") or {}
+    if need.get("need") is not None and need.get("area"):
+        text += f" (≥ {need['need']:.0f} on the {need['area']} scale)"
+    return text + (": routes to hosted unless data forbids it." if value == "frontier" else ".")
 
 
 def _costs_and_policy() -> None:
