@@ -90,3 +90,26 @@ def test_hosted_choices_carry_no_leaves(knowledge: Knowledge, predictor: SpeedPr
     ][0]
     assert entry["decision"].startswith("hosted")
     assert "leaves_to_team" not in entry
+
+
+# --- 2. the same model on two runtimes ----------------------------------------------------------------------
+
+
+def test_apple_shows_llama_cpp_ahead_of_ollama_without_an_ollama_calibration(
+    knowledge: Knowledge, predictor: SpeedPredictor
+) -> None:
+    """SEEDS §2: Ollama consistently slower than llama.cpp on Apple Silicon — predicted from the backend feature."""
+    path = BENCHMARKS_DIR / "profiles" / "judge-panel-m4-pro.yaml"
+    result = recommend(parse_profile(path.read_text(), source=str(path)), knowledge, predictor, DETECTED_CPU)
+    entry = result["workflows"][0]
+    rows = {r["runtime"]: r for r in entry["choice"]["runtime_comparison"]}
+    assert set(rows) == {"llama.cpp", "ollama"}
+    assert rows["llama.cpp"]["decode_tps"] > rows["ollama"]["decode_tps"]
+    assert rows["llama.cpp"]["seconds_per_accepted"] < rows["ollama"]["seconds_per_accepted"]
+    assert all(r["label"] == "predicted" for r in rows.values())
+    assert entry["choice"]["runtime"] == "llama.cpp"  # Ollama is compared, never silently made a candidate
+    assert "llama.cpp would be ~" in entry["reasons"]["latency_budget"]
+    # every local alternative carries the comparison for its own model too
+    local_alts = [a for a in entry["alternatives"] if a["kind"] == "local"]
+    assert local_alts and all(len(a["runtime_comparison"]) == 2 for a in local_alts)
+    assert "The same model on other runtimes here:" in markdown_record(result)

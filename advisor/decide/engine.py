@@ -24,6 +24,7 @@ from advisor.decide.options import (
     hybrid,
     local_options,
     local_speed_table,
+    runtime_sentence,
     threshold_for,
 )
 from advisor.decide.rank import (
@@ -141,6 +142,9 @@ def decide(
         best_published=(tiers.best, tiers.best_model) if tiers else (0.0, "none"),
         cost_sentence=cost_sentence,
     )
+    sentence = runtime_sentence(local_leg(choice.option)) if choice else None
+    if sentence:
+        reasons["latency_budget"] += " " + sentence
     return Decision(
         workflow,
         decision,
@@ -275,6 +279,18 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         }
     else:
         choice = {"kind": "hosted", "model": o.model, "provider": o.provider, "basis": o.basis}
+    runs_here = local_leg(o) if o.kind in ("local", "hybrid") else None
+    if runs_here is not None and runs_here.runtime_comparison:
+        choice["runtime_comparison"] = [
+            {
+                "runtime": r.runtime,
+                "decode_tps": round(r.decode_tps, 2),
+                "ttft_s": round(r.ttft_s, 3),
+                "seconds_per_accepted": round(r.seconds_per_accepted, 3),
+                "label": r.label,
+            }
+            for r in runs_here.runtime_comparison
+        ]
     choice["label"] = LABEL_FOR_BASIS.get(o.basis, "predicted" if o.kind == "local" else "assumed")
     predicted = {
         "ttft_s": round(o.ttft_s, 3),
@@ -509,6 +525,19 @@ def recommend(
     if applies and calibration and calibration.get("backend", {}).get("kind") == "ollama":
         runtimes.update(OLLAMA_RUNTIME)
     usable = hw_info["usable_memory_gb"]
+    # The same models on the runtimes not already candidates, for the side-by-side figures only (SEEDS §2): on
+    # Apple always, elsewhere where the catalog has published Ollama rows for this kind of accelerator.
+    accel = hw.accelerator or "cpu"
+    compare_runtimes = {
+        name: backend
+        for name, backend in {**RUNTIMES, **OLLAMA_RUNTIME}.items()
+        if name not in runtimes
+        and (
+            accel == "apple"
+            or any(r.get("backend") == "ollama" and r.get("hardware_type") == accel for r in knowledge.speeds)
+        )
+    }
+    comparisons: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {}
     tables: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {}
     workflows = []
     for workflow in profile.workflows:
@@ -522,8 +551,23 @@ def recommend(
                 usable_gb=usable,
                 prompt_tokens=workflow.input_tokens,
             )
+            if compare_runtimes:
+                comparisons[workflow.input_tokens] = local_speed_table(
+                    knowledge,
+                    predictor,
+                    hw,
+                    measured_rows,
+                    runtimes=compare_runtimes,
+                    usable_gb=usable,
+                    prompt_tokens=workflow.input_tokens,
+                )
         ctx = Context(workflow, knowledge, scale, catalog, site, usable, profile.costs.network_rtt_ms)
-        local, excluded = local_options(ctx, tables.get(workflow.input_tokens, {}), calibration if applies else None)
+        local, excluded = local_options(
+            ctx,
+            tables.get(workflow.input_tokens, {}),
+            calibration if applies else None,
+            comparison=comparisons.get(workflow.input_tokens),
+        )
         hosted, hosted_excluded = hosted_options(ctx)
         decision = decide(workflow, local, hosted, excluded + hosted_excluded, profile, site, scale)
         leaves = None

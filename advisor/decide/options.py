@@ -44,6 +44,17 @@ TASK_THRESHOLD_SHIFT = {"autocomplete": 25.0}
 
 
 @dataclass(frozen=True)
+class RuntimeFigure:
+    """The same model and quantization predicted on one runtime here (side-by-side comparison, not a candidate)."""
+
+    runtime: str
+    decode_tps: float
+    ttft_s: float
+    seconds_per_accepted: float
+    label: str
+
+
+@dataclass(frozen=True)
 class Option:
     """One way to run a workflow: a local model at a quantization on a runtime, or a hosted offer."""
 
@@ -69,6 +80,7 @@ class Option:
     decode_high: float | None = None
     hosted_usd_per_request: float | None = None  # token prices (hosted only)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    runtime_comparison: tuple[RuntimeFigure, ...] = ()  # local: the same model on each runtime predicted here
 
     @property
     def ttft_s(self) -> float:
@@ -339,6 +351,8 @@ def local_options(
     ctx: Context,
     speeds: dict[tuple[str, str, str], dict[str, Any]],
     calibration: dict[str, Any] | None,
+    *,
+    comparison: dict[tuple[str, str, str], dict[str, Any]] | None = None,
 ) -> tuple[list[Option], list[Excluded]]:
     """Local candidates that fit memory and context and meet task-specific needs, with their predictions."""
     workflow = ctx.workflow
@@ -368,7 +382,10 @@ def local_options(
         if "pred_tg_tok_s" not in pred or "pred_pp_tok_s" not in pred:
             excluded.append(Excluded(model_id, pred.get("reason", "no prediction")))
             continue
-        options.append(_local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None))
+        option = _local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None)
+        options.append(
+            replace(option, runtime_comparison=runtime_figures(ctx, option, {**(comparison or {}), **speeds}))
+        )
     for model in (calibration or {}).get("models", []):
         spec = match_catalog_model(model["model"], ctx.knowledge)
         if spec is None or _unfit(ctx, spec, context):
@@ -377,6 +394,35 @@ def local_options(
         if option:
             options.append(option)
     return options, excluded
+
+
+def runtime_figures(
+    ctx: Context, option: Option, table: dict[tuple[str, str, str], dict[str, Any]]
+) -> tuple[RuntimeFigure, ...]:
+    """The option's model and quantization on every runtime the table predicts here, fastest first."""
+    out = []
+    for (model, quant, runtime), pred in table.items():
+        if model != option.model or quant != option.quantization or "pred_tg_tok_s" not in pred:
+            continue
+        label = {"measured": "measured", "predicted+calibrated": "calibrated"}.get(pred.get("basis", ""), "predicted")
+        ttft = local_ttft(ctx.workflow, pred, label).value
+        e2e = ttft + option.tokens / max(pred["pred_tg_tok_s"], 1e-9)
+        out.append(RuntimeFigure(runtime, pred["pred_tg_tok_s"], ttft, e2e / max(option.success, 1e-6), label))
+    return tuple(sorted(out, key=lambda r: r.seconds_per_accepted))
+
+
+def runtime_sentence(option: Option) -> str | None:
+    """One sentence: how much faster the fastest runtime would be than the slowest for this model here."""
+    rows = option.runtime_comparison
+    if len(rows) < 2:
+        return None
+    fast, slow = rows[0], rows[-1]
+    pct = (slow.seconds_per_accepted / max(fast.seconds_per_accepted, 1e-9) - 1) * 100
+    return (
+        f"{fast.runtime} would be ~{pct:.0f}% faster than {slow.runtime} for {option.model} {option.quantization} "
+        f"here ({fast.seconds_per_accepted:.2f} s vs {slow.seconds_per_accepted:.2f} s per accepted answer; decode "
+        f"{fast.decode_tps:.0f} vs {slow.decode_tps:.0f} tok/s, {fast.label}, no {slow.runtime} calibration needed)."
+    )
 
 
 def _unfit(ctx: Context, spec: ModelSpec, context: int) -> str | None:
