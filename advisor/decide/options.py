@@ -359,6 +359,9 @@ def local_options(
     options: list[Option] = []
     excluded: list[Excluded] = []
     context = workflow.input_tokens + workflow.output_tokens
+    by_model: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+    for (model_id, quant, runtime), pred in {**(comparison or {}), **speeds}.items():
+        by_model.setdefault((model_id, quant), []).append((runtime, pred))
     for (model_id, quant, runtime), pred in speeds.items():
         spec = ctx.knowledge.model(model_id)
         assert spec is not None
@@ -384,25 +387,23 @@ def local_options(
             continue
         option = _local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None)
         options.append(
-            replace(option, runtime_comparison=runtime_figures(ctx, option, {**(comparison or {}), **speeds}))
+            replace(option, runtime_comparison=runtime_figures(ctx, option, by_model.get((model_id, quant), [])))
         )
     for model in (calibration or {}).get("models", []):
         spec = match_catalog_model(model["model"], ctx.knowledge)
         if spec is None or _unfit(ctx, spec, context):
             continue
-        option = _measured_option(ctx, spec, model, calibration)
-        if option:
-            options.append(option)
+        measured = _measured_option(ctx, spec, model, calibration)
+        if measured:
+            options.append(measured)
     return options, excluded
 
 
-def runtime_figures(
-    ctx: Context, option: Option, table: dict[tuple[str, str, str], dict[str, Any]]
-) -> tuple[RuntimeFigure, ...]:
-    """The option's model and quantization on every runtime the table predicts here, fastest first."""
+def runtime_figures(ctx: Context, option: Option, rows: list[tuple[str, dict[str, Any]]]) -> tuple[RuntimeFigure, ...]:
+    """The option's model and quantization on every runtime predicted here (runtime, prediction), fastest first."""
     out = []
-    for (model, quant, runtime), pred in table.items():
-        if model != option.model or quant != option.quantization or "pred_tg_tok_s" not in pred:
+    for runtime, pred in rows:
+        if "pred_tg_tok_s" not in pred:
             continue
         label = {"measured": "measured", "predicted+calibrated": "calibrated"}.get(pred.get("basis", ""), "predicted")
         ttft = local_ttft(ctx.workflow, pred, label).value
