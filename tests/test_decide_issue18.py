@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.knowledge import Knowledge
+from advisor.decide.catalog import load_catalog
+from advisor.knowledge import Knowledge, load_knowledge
 from advisor.predict import SpeedPredictor
 from advisor.profiles import parse_profile
 from advisor.recommend import recommend
 from advisor.report import markdown_record
 from advisor.schemas import Profile
-from advisor.settings import BENCHMARKS_DIR
+from advisor.settings import BENCHMARKS_DIR, KNOWLEDGE_DIR
 
 DETECTED_CPU = {
     "hardware": {"name": "Test CPU", "accelerator": "cpu", "memory_gb": 24.0, "system_ram_gb": 32.0},
@@ -113,3 +114,37 @@ def test_apple_shows_llama_cpp_ahead_of_ollama_without_an_ollama_calibration(
     local_alts = [a for a in entry["alternatives"] if a["kind"] == "local"]
     assert local_alts and all(len(a["runtime_comparison"]) == 2 for a in local_alts)
     assert "The same model on other runtimes here:" in markdown_record(result)
+
+
+# --- 3. catalog growth ----------------------------------------------------------------------------------------
+
+
+def test_new_fim_models_are_eligible_for_autocomplete(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    catalog = load_catalog(KNOWLEDGE_DIR)
+    for model in ("qwen2.5-coder-1.5b", "qwen2.5-coder-7b", "codestral-22b"):
+        assert catalog.is_fim(model) and knowledge.model(model) is not None
+    path = BENCHMARKS_DIR / "profiles" / "autocomplete-rtx4090.yaml"
+    entry = recommend(parse_profile(path.read_text(), source=str(path)), knowledge, predictor, DETECTED_CPU)[
+        "workflows"
+    ][0]
+    considered = {c["option"].split()[0] for c in entry["candidates"]}
+    assert {"qwen2.5-coder-1.5b", "qwen2.5-coder-7b"} <= considered
+    assert not any(e["model"].startswith("qwen2.5-coder-1.5b") and "FIM" in e["reason"] for e in entry["excluded"])
+
+
+def test_a_model_without_a_predictable_runtime_is_listed_with_its_reason(
+    knowledge: Knowledge, predictor: SpeedPredictor
+) -> None:
+    entry = run({"hardware": RTX4090, "workflows": [workflow(task="tool-calling")]}, knowledge, predictor)["workflows"][
+        0
+    ]
+    needle = [e for e in entry["excluded"] if e["model"] == "needle-26m"]
+    assert needle and "cactus" in needle[0]["reason"]
+
+
+def test_knowledge_validates() -> None:
+    loaded = load_knowledge(KNOWLEDGE_DIR)
+    assert {"qwen3.6-35b-a3b", "nemotron-3-nano-30b-a3b", "lfm2-1.2b", "devstral-small-2-24b", "needle-26m"} <= {
+        m.id for m in loaded.models
+    }
+    assert all(not m.uncovered_facts() for m in loaded.models)

@@ -10,7 +10,11 @@ from pathlib import Path
 from advisor.errors import KnowledgeError
 from advisor.knowledge import TIER_WORDS, _check_date, _check_url, hardware_tokens
 
-TRAITS = ("fim", "reasoning_tokens")
+TRAITS = ("fim", "reasoning_tokens", "runtime", "diffusion_steps", "diffusion_canvas_tokens")
+WHOLE_NUMBER_TRAITS = ("reasoning_tokens", "diffusion_steps", "diffusion_canvas_tokens")
+# Runtimes the speed predictor can place a model on (llama.cpp, Ollama); a model served only by another runtime
+# stays listed, excluded with the runtime named.
+PREDICTED_RUNTIMES = ("llama.cpp", "ollama")
 OPEN_WEIGHT_CLASS = "*open-weight"
 HOSTED_CLASS = "*hosted"
 
@@ -47,6 +51,10 @@ class DecisionCatalog:
     def is_fim(self, model_id: str) -> bool:
         found = self.trait(model_id, "fim")
         return found is not None and found.value == "yes"
+
+    def runtime(self, model_id: str) -> Sourced | None:
+        """The runtime that serves a model when it is not llama.cpp/Ollama (a sourced trait), else None."""
+        return self.trait(model_id, "runtime")
 
     def reasoning_tokens(self, model_id: str, *, hosted: bool) -> tuple[float, Sourced] | None:
         """Typical thinking tokens per answer: the model's own sourced figure, else its class's."""
@@ -106,8 +114,8 @@ def load_catalog(directory: Path) -> DecisionCatalog:
     for line, row in enumerate(_rows(path, ("model_id", "trait", "value", "source_url", "source_date")), start=2):
         if row["trait"] not in TRAITS:
             raise KnowledgeError(f"{path}, row {line}: trait '{row['trait']}' must be one of {', '.join(TRAITS)}")
-        if row["trait"] == "reasoning_tokens" and not row["value"].isdigit():
-            raise KnowledgeError(f"{path}, row {line}: reasoning_tokens '{row['value']}' must be a whole number")
+        if row["trait"] in WHOLE_NUMBER_TRAITS and not row["value"].isdigit():
+            raise KnowledgeError(f"{path}, row {line}: {row['trait']} '{row['value']}' must be a whole number")
         traits.setdefault(row["model_id"], {})[row["trait"]] = Sourced(
             row["value"], row["source_url"], row["source_date"], row.get("note", "")
         )

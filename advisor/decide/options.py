@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from advisor.decide.capability import TASK_AREA, CapabilityScale, Score, success_probability
-from advisor.decide.catalog import DecisionCatalog
+from advisor.decide.catalog import PREDICTED_RUNTIMES, DecisionCatalog
 from advisor.decide.costs import Site, hosted_cost_per_request
 from advisor.decide.latency import (
     ASSUMED_HOSTED_TPS,
@@ -428,6 +428,12 @@ def runtime_sentence(option: Option) -> str | None:
 
 def _unfit(ctx: Context, spec: ModelSpec, context: int) -> str | None:
     """A task-specific need or a hard limit the model misses, in words; None when it may run the workflow."""
+    served = ctx.catalog.runtime(spec.id)
+    if served and served.value not in PREDICTED_RUNTIMES and not spec.diffusion:
+        return (
+            f"served only by {served.value} ({served.source_url}); no llama.cpp or Ollama build, so its speed here "
+            "cannot be predicted — calibrate it with that runtime to judge it"
+        )
     if ctx.workflow.task == "autocomplete" and not ctx.catalog.is_fim(spec.id):
         return "not a FIM-trained code model (autocomplete needs fill-in-the-middle; knowledge/model_traits.csv)"
     if spec.context_k and context > spec.context_k * 1024:
