@@ -258,6 +258,7 @@ class Knowledge:
     quantization: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     _hardware_matches: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    _model_matches: dict[str, ModelSpec | None] = field(default_factory=dict, repr=False)
 
     def model(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -268,13 +269,17 @@ class Knowledge:
         return [r for r in self.speeds if not r.get("excluded")]
 
     def model_named(self, name: str) -> ModelSpec | None:
-        """A catalog model by id or display name, ignoring case, spaces and punctuation."""
+        """A catalog model by id or display name, ignoring case, spaces and punctuation (memoised: hot in ranking)."""
+        if name not in self._model_matches:
 
-        def norm(text: str) -> str:
-            return re.sub(r"[^a-z0-9.]+", "", text.lower())
+            def norm(text: str) -> str:
+                return re.sub(r"[^a-z0-9.]+", "", text.lower())
 
-        wanted = norm(name)
-        return next((m for m in self.models if wanted and wanted in (norm(m.id), norm(m.name))), None)
+            wanted = norm(name)
+            self._model_matches[name] = next(
+                (m for m in self.models if wanted and wanted in (norm(m.id), norm(m.name))), None
+            )
+        return self._model_matches[name]
 
     def quant(self, name: str) -> dict[str, Any] | None:
         return next((q for q in self.quantization if q["quantization"].upper() == name.upper()), None)

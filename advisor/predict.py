@@ -24,6 +24,7 @@ import pandas as pd
 
 from advisor.hardware import APPLE_GPU_WIRED_FRACTION
 from advisor.knowledge import Knowledge
+from advisor.trees import TreeEnsemble, load_arrays, save_arrays
 
 # The plain baseline the best-known fit calculator uses: bandwidth / model bytes x 0.55.
 BASELINE_EFFICIENCY = 0.55
@@ -455,7 +456,9 @@ def _spread_regressor() -> Any:
 
 
 def _predict(model: Any, X: pd.DataFrame) -> np.ndarray:
-    """A regressor's predictions, on one thread (see _fit)."""
+    """A regressor's predictions, on one thread (see _fit); numpy trees need no scikit-learn at all."""
+    if isinstance(model, TreeEnsemble):
+        return model.predict(X.to_numpy(dtype=float))
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
@@ -973,11 +976,12 @@ def knowledge_digest(directory: Path) -> str:
     """A hash of the training data, the predictor's code and scikit-learn's version: a cached fit is redone when
     any of them changes (a model saved by another scikit-learn is never loaded)."""
     import hashlib
-
-    import sklearn
+    import importlib.metadata
 
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(sklearn.__version__.encode())
+    digest.update((Path(__file__).parent / "trees.py").read_bytes())
+    # The version from package metadata: importing scikit-learn just to read it costs a second.
+    digest.update(importlib.metadata.version("scikit-learn").encode())
     for name in ("speed_measurements.csv", "hardware.csv", "quantization.csv"):
         digest.update((directory / name).read_bytes())
     return digest.hexdigest()[:16]
@@ -992,16 +996,30 @@ def get_predictor(
     A fresh fit is returned at once and written to the cache by a (non-daemon) thread: importing skops and
     writing take ~0.7 s the first answer need not wait for; the process still finishes the write before exit.
     """
-    path = cache_dir / f"speed-predictor-{knowledge_digest(knowledge_dir)}.skops"
+    digest = knowledge_digest(knowledge_dir)
+    # Fastest first: numpy trees (no scikit-learn import) from this home's cache or shipped beside the knowledge,
+    # each only when built from exactly this knowledge, code and scikit-learn.
+    for compiled in (cache_dir / f"speed-predictor-{digest}.npz", knowledge_dir / SHIPPED_PREDICTOR):
+        if compiled.exists():
+            try:
+                return load_compiled(compiled, knowledge, digest=digest)
+            except StaleArtifact:
+                continue
+            except Exception as exc:  # noqa: BLE001 - a damaged file is refitted, never trusted
+                log.warning("speed predictor file %s unreadable (%s); not used", compiled, type(exc).__name__)
+    path = cache_dir / f"speed-predictor-{digest}.skops"
     if path.exists():
         try:
-            return load_predictor(path, knowledge)
+            predictor = load_predictor(path, knowledge)
+            _save_compiled_quietly(predictor, cache_dir / f"speed-predictor-{digest}.npz", digest)
+            return predictor
         except UntrustedCache as exc:
             log.warning("speed predictor cache refused and refitted: %s", exc)
         except Exception as exc:  # noqa: BLE001 - a stale or damaged cache is refitted, never trusted
             log.warning("speed predictor cache %s unreadable (%s); refitted", path, type(exc).__name__)
         path.unlink(missing_ok=True)
     predictor = SpeedPredictor.fit(knowledge)
+    _save_compiled_quietly(predictor, cache_dir / f"speed-predictor-{digest}.npz", digest)
     if background_save:
         threading.Thread(target=_save_quietly, args=(predictor, path), name="predictor-cache").start()
     else:
@@ -1014,3 +1032,78 @@ def _save_quietly(predictor: SpeedPredictor, path: Path) -> None:
         save_predictor(predictor, path)
     except Exception as exc:  # noqa: BLE001 - a read-only or full home still gets predictions, just no cache
         log.warning("speed predictor cache %s not written (%s)", path, type(exc).__name__)
+
+
+# --- the fitted predictor as numpy arrays: loaded without scikit-learn or skops, and no code in the file ---------
+
+SHIPPED_PREDICTOR = "speed-predictor.npz"  # beside knowledge/: built by benchmarks/build_predictor.py
+
+
+class StaleArtifact(ValueError):
+    """A compiled predictor built from other knowledge, code or scikit-learn: refit instead."""
+
+
+def compiled_arrays(predictor: SpeedPredictor, *, digest: str) -> dict[str, np.ndarray]:
+    """Every fitted tree as plain arrays, plus the scalars (as JSON text) and the digest they were built from."""
+    import json
+
+    meta: dict[str, Any] = {
+        "digest": digest,
+        "trained_rows": predictor.trained_rows,
+        "prefill_slope": predictor.prefill_slope,
+        "longest_prompt": predictor.longest_prompt,
+        "overhead_ms": {k: list(v) for k, v in predictor.overhead_ms.items()},
+        "overhead_basis": predictor.overhead_basis,
+        "targets": {},
+    }
+    arrays: dict[str, np.ndarray] = {}
+    for name, model in (("tg", predictor.tg), ("pp", predictor.pp)):
+        if model is None:
+            continue
+        meta["targets"][name] = {
+            "zero_shot_q": list(model.zero_shot_q),
+            "calibrated_q": list(model.calibrated_q),
+            "spread": model.spread is not None,
+        }
+        for part, fitted in (("regressor", model.regressor), ("spread", model.spread)):
+            if fitted is not None:
+                trees = fitted if isinstance(fitted, TreeEnsemble) else TreeEnsemble.from_sklearn(fitted)
+                arrays.update(trees.arrays(f"{name}.{part}"))
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    return arrays
+
+
+def load_compiled(path: Path, knowledge: Knowledge, *, digest: str) -> SpeedPredictor:
+    """A predictor from compiled_arrays; StaleArtifact when it was built from anything else."""
+    import json
+
+    data = load_arrays(path)
+    meta = json.loads(str(data["meta"]))
+    if meta.get("digest") != digest:
+        raise StaleArtifact(f"{path} was built for {meta.get('digest')}, not {digest}")
+    models: dict[str, TargetModel | None] = {"tg": None, "pp": None}
+    for name, entry in meta["targets"].items():
+        models[name] = TargetModel(
+            name,
+            TreeEnsemble.from_arrays(data, f"{name}.regressor"),
+            (float(entry["zero_shot_q"][0]), float(entry["zero_shot_q"][1])),
+            (float(entry["calibrated_q"][0]), float(entry["calibrated_q"][1])),
+            TreeEnsemble.from_arrays(data, f"{name}.spread") if entry["spread"] else None,
+        )
+    return SpeedPredictor(
+        models["tg"],
+        models["pp"],
+        knowledge,
+        int(meta["trained_rows"]),
+        prefill_slope=float(meta["prefill_slope"]),
+        longest_prompt=float(meta["longest_prompt"]),
+        overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in meta["overhead_ms"].items()},
+        overhead_basis=str(meta["overhead_basis"]),
+    )
+
+
+def _save_compiled_quietly(predictor: SpeedPredictor, path: Path, digest: str) -> None:
+    try:
+        save_arrays(path, compiled_arrays(predictor, digest=digest))
+    except Exception as exc:  # noqa: BLE001 - a read-only or full home still gets predictions, just no cache
+        log.warning("speed predictor arrays %s not written (%s)", path, type(exc).__name__)

@@ -68,3 +68,62 @@ def test_wrong_feature_count_is_an_error() -> None:
     assert ensemble.predict(np.zeros((3, 2))).tolist() == [0.75, 0.75, 0.75]
     with pytest.raises(ValueError, match="expected 2 feature columns"):
         ensemble.predict(np.zeros((3, 5)))
+
+
+def _rows() -> list[dict[str, object]]:
+    base = {
+        "hardware_name": "RTX 4090",
+        "hardware_type": "nvidia",
+        "memory_bandwidth_gbs": 1008,
+        "memory_gb": 24,
+        "model_name": "qwen3-8b",
+        "total_params_b": 8.2,
+        "active_params_b": 8.2,
+        "is_moe": "no",
+        "quantization": "Q4_K_M",
+        "bits_per_weight": 4.85,
+        "backend": "llama.cpp-cuda",
+    }
+    return [base, {**base, "hardware_type": "apple", "hardware_name": "M4 Pro", "memory_bandwidth_gbs": 273}]
+
+
+def test_the_compiled_predictor_predicts_what_the_fitted_one_does(
+    predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path
+) -> None:
+    from advisor.predict import StaleArtifact, compiled_arrays, load_compiled
+
+    path = tmp_path / "p.npz"
+    save_arrays(path, compiled_arrays(predictor, digest="abc"))
+    compiled = load_compiled(path, knowledge, digest="abc")
+    for ours, theirs in zip(compiled.predict(_rows()), predictor.predict(_rows()), strict=True):
+        for key in ("pred_tg_tok_s", "pred_tg_low", "pred_tg_high", "pred_pp_tok_s", "pred_pp_low", "pred_pp_high"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-9), key
+    with pytest.raises(StaleArtifact):
+        load_compiled(path, knowledge, digest="other")
+
+
+def test_a_warm_start_predicts_without_importing_scikit_learn(predictor: SpeedPredictor, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from advisor.predict import compiled_arrays, knowledge_digest
+    from advisor.settings import KNOWLEDGE_DIR
+
+    cache = tmp_path / "cache"
+    digest = knowledge_digest(KNOWLEDGE_DIR)
+    save_arrays(cache / f"speed-predictor-{digest}.npz", compiled_arrays(predictor, digest=digest))
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from advisor.knowledge import load_knowledge\n"
+        "from advisor.predict import get_predictor\n"
+        "from advisor.settings import KNOWLEDGE_DIR\n"
+        f"p = get_predictor(load_knowledge(KNOWLEDGE_DIR), KNOWLEDGE_DIR, Path({str(cache)!r}))\n"
+        f"row = {_rows()[0]!r}\n"
+        "print(round(p.predict([row])[0]['pred_tg_tok_s'], 6), 'sklearn' in sys.modules, 'skops' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    value, sklearn_loaded, skops_loaded = done.stdout.split()
+    assert (sklearn_loaded, skops_loaded) == ("False", "False")
+    assert float(value) == pytest.approx(predictor.predict([_rows()[0]])[0]["pred_tg_tok_s"], rel=1e-6)
