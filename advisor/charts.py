@@ -302,7 +302,8 @@ def sensitivity(workflow: dict[str, Any]) -> alt.LayerChart | alt.FacetChart | N
         title="how far it must move to flip the choice (factor of today's value)",
         scale=alt.Scale(domain=[-reach, reach]),
         axis=alt.Axis(
-            labelExpr="datum.value >= 0 ? '×' + format(pow(10, datum.value), '.2~g') : '÷' + format(pow(10, -datum.value), '.2~g')"
+            labelExpr="(datum.value >= 0 ? '×' : '÷') + format(pow(10, abs(datum.value)), abs(datum.value) >= 1 ? ',.0f' : '.2~g')",
+            tickCount=8,
         ),
     )
     bars = (

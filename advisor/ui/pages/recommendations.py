@@ -46,6 +46,11 @@ def noisy_probes(report: dict[str, Any]) -> list[tuple[str, str, float]]:
     return out
 
 
+def _num(value: float) -> str:
+    """An assumption's value for people: thousands separators, no exponent."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def with_label(text: str, item: dict[str, str]) -> str:
     """A figure followed by its one label badge."""
     return f"{text} {label_badge(item.get('label'))}"
@@ -251,8 +256,8 @@ def _card(entry: dict[str, Any], workflow: Workflow, hardware: dict[str, Any]) -
             st.warning(warning_text(detail), icon=":material/warning:")
         leaves = entry.get("leaves_to_team")
         if leaves and choice and choice.get("kind") in ("local", "hybrid"):
-            st.markdown("**What local leaves to your team**")
-            st.markdown("\n".join(f"- {on_screen(str(x))}" for x in leaves))
+            with st.expander(f"What local leaves to your team ({len(leaves)})", icon=":material/groups:"):
+                st.markdown("\n".join(f"- {on_screen(str(x))}" for x in leaves))
         runtimes = (choice or {}).get("runtime_comparison") or []
         if len(runtimes) > 1:
             with st.expander(f"The same model on other runtimes here ({len(runtimes)})", icon=":material/swap_horiz:"):
@@ -374,7 +379,7 @@ def _what_would_change_it(entry: dict[str, Any]) -> None:
             _chart(charts.sensitivity(entry), "No assumption could be varied.")
             st.markdown(
                 "\n".join(
-                    f"- {x['assumption']}: {x['now']:,.4g} now; at {x['flips_at']:,.4g} → {x['becomes']}"
+                    f"- {x['assumption']}: {_num(x['now'])} now; at {_num(x['flips_at'])} → {x['becomes']}"
                     for x in sensitive
                 )
             )
