@@ -273,12 +273,12 @@ def success_probability(
     if quant_loss_pct:
         basis += f", quantization loss -{quant_loss_pct:.1f}%"
     if attempts:
-        from scipy.stats import beta
+        from scipy.special import betaincinv  # beta's quantile, without importing scipy.stats (~0.5 s)
 
         strength = 10.0 if score.label == "published" else 3.0
         a = point * strength + successes
         b = (1 - point) * strength + attempts - successes
         point = a / (a + b)
-        low, high = float(beta.ppf(0.1, a, b)), float(beta.ppf(0.9, a, b))
+        low, high = float(betaincinv(a, b, 0.1)), float(betaincinv(a, b, 0.9))
         basis += f", measured {successes}/{attempts} here"
     return round(point, 4), round(low, 4), round(high, 4), basis
