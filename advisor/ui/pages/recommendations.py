@@ -51,9 +51,9 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def with_label(text: str, item: dict[str, str]) -> str:
-    """A figure followed by its one label badge."""
-    return f"{text} {label_badge(item.get('label'))}"
+def with_label(text: str, item: dict[str, str], *, missing: bool = False) -> str:
+    """A figure followed by its one label badge (none for a missing figure, shown as —)."""
+    return text if missing else f"{text} {label_badge(item.get('label'))}"
 
 
 def render() -> None:
@@ -347,10 +347,12 @@ def _speed_line(
         with_label(
             f"local {money(cost['local_usd_per_1k_requests'])}/1k",
             cost_labels.get("local_usd_per_1k_requests") or {"label": "predicted"},
+            missing=cost["local_usd_per_1k_requests"] is None,
         ),
         with_label(
             f"hosted {money(cost['hosted_usd_per_1k_requests'])}/1k",
             cost_labels.get("hosted_usd_per_1k_requests") or {"label": "published"},
+            missing=cost["hosted_usd_per_1k_requests"] is None,
         ),
     ]
     if cost.get("break_even_requests_per_day") is not None:
