@@ -148,3 +148,32 @@ def test_knowledge_validates() -> None:
         m.id for m in loaded.models
     }
     assert all(not m.uncovered_facts() for m in loaded.models)
+
+
+# --- 4. diffusion models as candidates ------------------------------------------------------------------------
+
+H100 = {"name": "H100 SXM", "accelerator": "nvidia", "memory_gb": 80, "memory_bandwidth_gbs": 3350}
+
+
+def test_a_diffusion_model_competes_on_time_to_an_accepted_answer(
+    knowledge: Knowledge, predictor: SpeedPredictor
+) -> None:
+    result = run(
+        {"hardware": H100, "workflows": [workflow(data_sensitivity="regulated", output_tokens=600)]},
+        knowledge,
+        predictor,
+    )
+    entry = result["workflows"][0]
+    diffusion = [c for c in entry["candidates"] if c["option"].startswith("diffusiongemma-26b-a4b ")]
+    assert diffusion, entry["excluded"]
+    row = diffusion[0]
+    assert row["time_model"] == "diffusion" and "tokens per second is not a decode rate" in row["note"]
+    assert 0 < row["seconds_per_accepted"] < float("inf")
+    # three 256-token canvases for 600 tokens: the time grows with canvases, not with a per-token decode rate
+    short = run(
+        {"hardware": H100, "workflows": [workflow(data_sensitivity="regulated", output_tokens=200)]},
+        knowledge,
+        predictor,
+    )["workflows"][0]
+    one = next(c for c in short["candidates"] if c["option"].startswith("diffusiongemma-26b-a4b "))
+    assert row["seconds_per_accepted"] > 2 * one["seconds_per_accepted"]

@@ -279,6 +279,9 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         }
     else:
         choice = {"kind": "hosted", "model": o.model, "provider": o.provider, "basis": o.basis}
+    if o.time_model == "diffusion":
+        choice["time_model"] = "diffusion"
+        choice["note"] = o.note
     runs_here = local_leg(o) if o.kind in ("local", "hybrid") else None
     if runs_here is not None and runs_here.runtime_comparison:
         choice["runtime_comparison"] = [
@@ -308,7 +311,13 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         "label": "measured" if o.basis == "measured" else "predicted",
         "labels": {
             "ttft_s": {"label": o.ttft.label, "basis": o.ttft.basis},
-            "decode_tps": {"label": o.decode_label},
+            "decode_tps": {"label": o.decode_label}
+            if o.time_model != "diffusion"
+            else {
+                "label": "assumed",
+                "basis": "effective: tokens / generation time of a diffusion model",
+                "kind": "effective",
+            },
             "reasoning_tokens": {"label": o.reasoning.label, "basis": o.reasoning.basis},
             "success_probability": {
                 "label": "measured" if "measured" in o.success_basis else o.score.label,
@@ -487,6 +496,7 @@ def _candidates(ranked: list[Scored]) -> list[dict[str, Any]]:
                 "seconds_per_accepted": round(o.e2e_s / max(o.success, 1e-6), 3),
                 "usd_per_accepted": scored.cost_per_request / max(o.success, 1e-6),
                 "objective_usd": round(scored.objective, 6),
+                **({"time_model": o.time_model, "note": o.note} if o.time_model == "diffusion" else {}),
             }
         )
     return out

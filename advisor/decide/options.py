@@ -6,6 +6,7 @@ Nothing here ranks; rank.py does.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,6 +27,8 @@ from advisor.predict import SpeedPredictor, memory_fit
 from advisor.schemas import Hardware, Workflow
 
 QUANTS = ("Q4_K_M", "Q8_0")
+DIFFUSION_QUANT = "BF16"  # text-diffusion checkpoints are served unquantized by transformers
+DIFFUSION_RUNTIME = "transformers"
 # Runtimes predicted for catalog candidates (name -> backend label; None = llama.cpp for the accelerator).
 # Ollama joins only when the user calibrated with it: the published Ollama rows are few, and the seed
 # article measured it consistently slower than llama.cpp for the same models.
@@ -81,6 +84,9 @@ class Option:
     hosted_usd_per_request: float | None = None  # token prices (hosted only)
     notes: tuple[str, ...] = field(default_factory=tuple)
     runtime_comparison: tuple[RuntimeFigure, ...] = ()  # local: the same model on each runtime predicted here
+    time_model: str = "autoregressive"  # autoregressive | diffusion
+    generation_s: float | None = None  # diffusion: seconds after the first canvas (decode_tps is then "effective")
+    note: str | None = None
 
     @property
     def ttft_s(self) -> float:
@@ -97,6 +103,8 @@ class Option:
     @property
     def e2e_s(self) -> float:
         """Predicted time to a complete answer: first token, then reasoning and answer tokens."""
+        if self.generation_s is not None:
+            return self.ttft.value + self.generation_s
         return self.ttft.value + self.tokens / max(self.decode_tps, 1e-9)
 
     @property
@@ -238,29 +246,35 @@ def local_speed_table(
     keys, rows = [], []
     accel = hw.accelerator or "cpu"
     for spec in knowledge.models:
-        if spec.diffusion or not spec.total_params_b:
+        if not spec.total_params_b or (spec.diffusion and "llama.cpp" not in (runtimes or RUNTIMES)):
             continue
-        for quant in quants_for(spec):
-            for runtime, backend in (runtimes or RUNTIMES).items():
-                keys.append((spec.id, quant, runtime))
-                rows.append(
-                    {
-                        "hardware_name": hw.name or "this machine",
-                        "hardware_type": accel,
-                        "memory_bandwidth_gbs": hw.memory_bandwidth_gbs,
-                        "memory_gb": usable_gb if usable_gb is not None else hw.memory_gb,
-                        "fp16_tflops": hw.fp16_tflops,
-                        "model_name": spec.name,
-                        "total_params_b": spec.total_params_b,
-                        "active_params_b": spec.params_for_speed,
-                        "is_moe": "yes" if spec.is_moe else "no",
-                        "quantization": quant,
-                        "bits_per_weight": _bpw(knowledge, quant),
-                        "backend": backend or BACKEND_BY_ACCELERATOR[accel],
-                        "prompt_tokens": prompt_tokens,
-                        "gen_tokens": 128,
-                    }
-                )
+        # A diffusion model runs in BF16 on its own runtime; its backbone's prefill rate on this machine is the
+        # per-step compute rate of its time model (diffusion_option), so it is predicted like a prefill.
+        pairs = (
+            [(DIFFUSION_QUANT, DIFFUSION_RUNTIME, None)]
+            if spec.diffusion
+            else [(q, r, b) for q in quants_for(spec) for r, b in (runtimes or RUNTIMES).items()]
+        )
+        for quant, runtime, backend in pairs:
+            keys.append((spec.id, quant, runtime))
+            rows.append(
+                {
+                    "hardware_name": hw.name or "this machine",
+                    "hardware_type": accel,
+                    "memory_bandwidth_gbs": hw.memory_bandwidth_gbs,
+                    "memory_gb": usable_gb if usable_gb is not None else hw.memory_gb,
+                    "fp16_tflops": hw.fp16_tflops,
+                    "model_name": spec.name,
+                    "total_params_b": spec.total_params_b,
+                    "active_params_b": spec.params_for_speed,
+                    "is_moe": "yes" if spec.is_moe else "no",
+                    "quantization": quant,
+                    "bits_per_weight": _bpw(knowledge, quant),
+                    "backend": backend or BACKEND_BY_ACCELERATOR[accel],
+                    "prompt_tokens": prompt_tokens,
+                    "gen_tokens": 128,
+                }
+            )
     preds = predictor.predict(rows, measured=measured_rows)
     return dict(zip(keys, preds, strict=True))
 
@@ -385,6 +399,9 @@ def local_options(
         if "pred_tg_tok_s" not in pred or "pred_pp_tok_s" not in pred:
             excluded.append(Excluded(model_id, pred.get("reason", "no prediction")))
             continue
+        if spec.diffusion:
+            options.append(diffusion_option(ctx, spec, quant, runtime, fit.required_gb, pred))
+            continue
         option = _local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None)
         options.append(
             replace(option, runtime_comparison=runtime_figures(ctx, option, by_model.get((model_id, quant), [])))
@@ -487,6 +504,62 @@ def _local_option(
         basis=option_basis,
         memory_required_gb=required_gb,
         notes=(f"capability: {score.basis}", f"success: {basis}", f"reasoning: {reasoning.basis}"),
+    )
+
+
+ASSUMED_DIFFUSION_STEPS = 48
+ASSUMED_DIFFUSION_CANVAS = 256
+
+
+def diffusion_option(
+    ctx: Context, spec: ModelSpec, quant: str, runtime: str, required_gb: float, pred: dict[str, Any]
+) -> Option:
+    """A text-diffusion model timed by denoising steps x per-step cost over each canvas, plus the prompt.
+
+    Each step runs the decoder over the whole canvas: ~2 x active parameters FLOPs per canvas token, compute
+    bound like prefill, so a step costs canvas tokens / the backbone's predicted prefill rate here (assumed).
+    Canvases are generated one after another; each finished canvas is encoded once more (one more pass).
+    """
+    base = _local_option(ctx, spec, quant, runtime, required_gb, pred, None)
+    steps_trait = ctx.catalog.trait(spec.id, "diffusion_steps")
+    canvas_trait = ctx.catalog.trait(spec.id, "diffusion_canvas_tokens")
+    steps = int(steps_trait.value) if steps_trait else ASSUMED_DIFFUSION_STEPS
+    canvas = int(canvas_trait.value) if canvas_trait else ASSUMED_DIFFUSION_CANVAS
+    rate = pred["pred_pp_tok_s"]
+    step_s = canvas / max(rate, 1e-9)
+    canvases = max(1, math.ceil(base.tokens / canvas))
+    per_canvas = steps * step_s + step_s  # denoising steps, then one encoder pass over the finished canvas
+    prompt = base.ttft
+    source = (
+        f"{steps} steps x {canvas}-token canvas ({steps_trait.source_url if steps_trait else 'assumed'})"
+        if steps_trait or canvas_trait
+        else f"assumed {steps} steps x {canvas}-token canvas"
+    )
+    ttft = Figure(
+        prompt.value + per_canvas,
+        "assumed",
+        f"prompt processing ({prompt.basis}) + the first canvas: {source}, each step {canvas} tokens at the "
+        f"backbone's predicted {rate:.0f} tok/s prefill rate (compute-bound; no sourced measurement)",
+    )
+    generation = (canvases - 1) * per_canvas
+    effective = base.tokens / max(canvases * per_canvas, 1e-9)
+    note = (
+        f"text diffusion: refines a whole {canvas}-token canvas per step ({steps} steps), so tokens per second is "
+        f"not a decode rate; time to answer = prompt + {canvases} canvas(es) x ({steps} + 1) passes; decode_tps "
+        f"is an effective rate ({effective:.0f} tok/s = tokens / generation time), assumed"
+    )
+    return replace(
+        base,
+        ttft=ttft,
+        decode_tps=effective,
+        decode_label="assumed",
+        decode_low=None,
+        decode_high=None,
+        basis="assumed",
+        time_model="diffusion",
+        generation_s=generation,
+        note=note,
+        notes=(*base.notes, note, f"runtime: {runtime} (knowledge/model_traits.csv)"),
     )
 
 
