@@ -97,3 +97,58 @@ def test_a_repeated_hardware_row_fails_knowledge_validate(tmp_path: Path) -> Non
         timeout=120,
     )
     assert done.returncode == 2 and f"row {len(lines) + 1} repeats the hardware name" in done.stderr, done.stderr
+
+
+def test_a_server_error_late_in_a_run_still_writes_the_report(tmp_path: Path) -> None:
+    holder: list[object] = []
+    chats: list[int] = []
+
+    def script(conn: socket.socket, n: int, stop: threading.Event) -> None:
+        last = holder[0].requests[-1]  # type: ignore[attr-defined]
+        line = last.split(b"\r\n", 1)[0]
+        if b"/models" in line or b"tokenize" in line:
+            _truncating_server(conn, n, stop, [last])
+            return
+        chats.append(1)
+        if len(chats) > 5:
+            body = b'{"error": "boom"}'
+            conn.sendall(
+                head("500 Internal Server Error", content_type="application/json", Content_Length=str(len(body))) + body
+            )
+        else:
+            conn.sendall(
+                head()
+                + tokens(3)
+                + b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+            )
+
+    out = tmp_path / "out.json"
+    env = {**os.environ, "ADVISOR_HOME": str(tmp_path / "home")}
+    with serve(script) as server:
+        holder.append(server)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "advisor",
+                "calibrate",
+                "--backend",
+                "openai",
+                "--url",
+                server.url + "/v1",
+                "--model",
+                "m",
+                "--quick",
+                "--no-probe",
+                "--json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert done.returncode == 1 and "HTTP 500" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    report = json.loads(out.read_text())
+    assert report["complete"] is False and len(report["measurements"]) >= 3  # 5 answered, the warm-up discarded
+    assert report["store"]["stored"] == len(report["measurements"])
