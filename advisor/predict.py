@@ -999,7 +999,7 @@ def get_predictor(
     digest = knowledge_digest(knowledge_dir)
     # Fastest first: numpy trees (no scikit-learn import) from this home's cache or shipped beside the knowledge,
     # each only when built from exactly this knowledge, code and scikit-learn.
-    for compiled in (cache_dir / f"speed-predictor-{digest}.npz", knowledge_dir / SHIPPED_PREDICTOR):
+    for compiled in (cache_dir / f"speed-predictor-{digest}.npz", SHIPPED_PREDICTOR):
         if compiled.exists():
             try:
                 return load_compiled(compiled, knowledge, digest=digest)
@@ -1036,7 +1036,9 @@ def _save_quietly(predictor: SpeedPredictor, path: Path) -> None:
 
 # --- the fitted predictor as numpy arrays: loaded without scikit-learn or skops, and no code in the file ---------
 
-SHIPPED_PREDICTOR = "speed-predictor.npz"  # beside knowledge/: built by benchmarks/build_predictor.py
+# Fitted from knowledge/ by benchmarks/build_predictor.py and shipped, so a fresh install answers without fitting;
+# used only while its digest matches (same knowledge, predictor code and scikit-learn), else refitted.
+SHIPPED_PREDICTOR = Path(__file__).parent / "fitted" / "speed-predictor.npz"
 
 
 class StaleArtifact(ValueError):
@@ -1045,10 +1047,12 @@ class StaleArtifact(ValueError):
 
 def compiled_arrays(predictor: SpeedPredictor, *, digest: str) -> dict[str, np.ndarray]:
     """Every fitted tree as plain arrays, plus the scalars (as JSON text) and the digest they were built from."""
+    import importlib.metadata
     import json
 
     meta: dict[str, Any] = {
         "digest": digest,
+        "scikit_learn": importlib.metadata.version("scikit-learn"),
         "trained_rows": predictor.trained_rows,
         "prefill_slope": predictor.prefill_slope,
         "longest_prompt": predictor.longest_prompt,

@@ -127,3 +127,27 @@ def test_a_warm_start_predicts_without_importing_scikit_learn(predictor: SpeedPr
     value, sklearn_loaded, skops_loaded = done.stdout.split()
     assert (sklearn_loaded, skops_loaded) == ("False", "False")
     assert float(value) == pytest.approx(predictor.predict([_rows()[0]])[0]["pred_tg_tok_s"], rel=1e-6)
+
+
+def test_the_shipped_predictor_is_current_and_reproduced_by_a_fresh_fit(
+    predictor: SpeedPredictor, knowledge: Knowledge
+) -> None:
+    """Rebuild with `python benchmarks/build_predictor.py` after changing knowledge/ or advisor/predict.py."""
+    import importlib.metadata
+    import json
+
+    from advisor.predict import SHIPPED_PREDICTOR, knowledge_digest, load_compiled
+    from advisor.settings import KNOWLEDGE_DIR
+
+    assert SHIPPED_PREDICTOR.exists(), "run: python benchmarks/build_predictor.py"
+    digest = knowledge_digest(KNOWLEDGE_DIR)
+    meta = json.loads(str(load_arrays(SHIPPED_PREDICTOR)["meta"]))
+    built_for = meta["digest"]
+    if importlib.metadata.version("scikit-learn") != meta["scikit_learn"]:
+        pytest.skip(f"built with scikit-learn {meta['scikit_learn']}; this install has another, so it refits (by design)")
+    assert built_for == digest, "stale: run python benchmarks/build_predictor.py and commit advisor/fitted/"
+    shipped = load_compiled(SHIPPED_PREDICTOR, knowledge, digest=digest)
+    rows = _rows()
+    for ours, fresh in zip(shipped.predict(rows), predictor.predict(rows), strict=True):
+        for key in ("pred_tg_tok_s", "pred_tg_low", "pred_tg_high", "pred_pp_tok_s", "pred_pp_low", "pred_pp_high"):
+            assert ours[key] == pytest.approx(fresh[key], rel=1e-9), key
