@@ -7,8 +7,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from advisor.calibrate import load_suite
 from advisor.charts import calibration_table, task_table
 from advisor.errors import AdvisorError
+from advisor.settings import DEFAULT_SUITE
 from advisor.ui import go_button, show_error, state
 
 RUNTIMES = {
@@ -88,11 +90,16 @@ def _settings(*, disabled: bool) -> None:
                 disabled=disabled,
             )
         c_mode, c_probe = st.columns(2)
+        suite = load_suite(DEFAULT_SUITE)  # the labels say what each mode runs, read from the suite itself
+        modes = {
+            "quick": f"Quick — {suite.quick_repetitions} repetitions, {len(suite.quick_tasks)} tasks",
+            "full": f"Full — {suite.repetitions} repetitions, all {len(suite.tasks)} tasks",
+        }
         mode = c_mode.segmented_control(
             "Mode",
-            ["quick", "full"],
+            list(modes),
             default="quick",
-            format_func=lambda m: "Quick — 3 repetitions, 7 tasks" if m == "quick" else "Full suite — minutes",
+            format_func=modes.__getitem__,
             key="cal-mode",
             disabled=disabled,
         )
