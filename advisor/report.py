@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from advisor import __version__
+from advisor.csvsafe import escape_cell
 from advisor.decide.latency import (
     ASSUMED_HOSTED_PREFILL_TPS,
     ASSUMED_HOSTED_TPS,
@@ -21,23 +22,6 @@ from advisor.decide.latency import (
     HOSTED_REFERENCE_PROMPT_TOKENS,
 )
 from advisor.policy import ADVANCED_MARGIN, FRONTIER_MARGIN, ROUTINE_MARGIN
-
-try:  # the shared CSV rule (advisor/csvsafe.py, owned by the hardening work)
-    from advisor.csvsafe import escape_cell
-except ImportError:  # pragma: no cover - until that module lands, the same rule here
-    import math
-
-    def escape_cell(value: Any) -> Any:
-        """Text a spreadsheet would run as a formula gets a leading quote; numbers stay numbers."""
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, int | float):
-            return "" if isinstance(value, float) and not math.isfinite(value) else value
-        text = str(value)
-        return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
