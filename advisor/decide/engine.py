@@ -283,6 +283,10 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         choice["time_model"] = "diffusion"
         choice["note"] = o.note
     runs_here = local_leg(o) if o.kind in ("local", "hybrid") else None
+    if runs_here is not None and runs_here.launch is not None:
+        choice["launch"] = runs_here.launch.as_json()
+    if runs_here is not None and runs_here.engine_note:
+        choice["engine_note"] = runs_here.engine_note
     if runs_here is not None and runs_here.runtime_comparison:
         choice["runtime_comparison"] = [
             {
@@ -571,7 +575,7 @@ def recommend(
                     usable_gb=usable,
                     prompt_tokens=workflow.input_tokens,
                 )
-        ctx = Context(workflow, knowledge, scale, catalog, site, usable, profile.costs.network_rtt_ms)
+        ctx = Context(workflow, knowledge, scale, catalog, site, usable, profile.costs.network_rtt_ms, hardware=hw)
         local, excluded = local_options(
             ctx,
             tables.get(workflow.input_tokens, {}),

@@ -21,6 +21,7 @@ from advisor.decide.latency import (
     local_ttft,
     reasoning_tokens,
 )
+from advisor.decide.launch import Launch, llama_cpp_launch, mlx_launch, ollama_launch
 from advisor.decide.site import COMPUTE_HEADROOM
 from advisor.knowledge import Knowledge, ModelSpec
 from advisor.predict import SpeedPredictor, memory_fit
@@ -87,6 +88,9 @@ class Option:
     time_model: str = "autoregressive"  # autoregressive | diffusion
     generation_s: float | None = None  # diffusion: seconds after the first canvas (decode_tps is then "effective")
     note: str | None = None
+    launch: Launch | None = None  # local: the engine, its settings and a copyable command line
+    machine_s: float | None = None  # batching servers: machine-seconds per request (< e2e when requests share it)
+    engine_note: str | None = None  # batching servers / rigs: how the figures were modelled, with their label
 
     @property
     def ttft_s(self) -> float:
@@ -118,8 +122,13 @@ class Option:
 
     @property
     def local_busy_s(self) -> float:
-        """Seconds of this machine's time per request (what local energy and capacity are priced on)."""
-        return self.e2e_s if self.kind == "local" else 0.0
+        """Seconds of this machine's time per request (what local energy and capacity are priced on).
+
+        A batching server shares the machine among the requests in flight: its machine_s, not its e2e.
+        """
+        if self.kind != "local":
+            return 0.0
+        return self.machine_s if self.machine_s is not None else self.e2e_s
 
     @property
     def hosted_usd(self) -> float:
@@ -163,7 +172,7 @@ class HybridOption(Option):
 
     @property
     def local_busy_s(self) -> float:
-        return self.legs[0].e2e_s
+        return self.legs[0].local_busy_s
 
     @property
     def hosted_usd(self) -> float:
@@ -343,6 +352,7 @@ class Context:
     site: Site
     usable_gb: float | None
     network_rtt_ms: float
+    hardware: Hardware | None = None
 
     @property
     def threshold(self) -> float:
@@ -403,17 +413,37 @@ def local_options(
             options.append(diffusion_option(ctx, spec, quant, runtime, fit.required_gb, pred))
             continue
         option = _local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None)
-        options.append(
-            replace(option, runtime_comparison=runtime_figures(ctx, option, by_model.get((model_id, quant), [])))
-        )
+        option = replace(option, runtime_comparison=runtime_figures(ctx, option, by_model.get((model_id, quant), [])))
+        options.append(replace(option, launch=launch_for(ctx, spec, option)))
     for model in (calibration or {}).get("models", []):
         spec = match_catalog_model(model["model"], ctx.knowledge)
         if spec is None or _unfit(ctx, spec, context):
             continue
         measured = _measured_option(ctx, spec, model, calibration)
         if measured:
-            options.append(measured)
+            options.append(replace(measured, launch=launch_for(ctx, spec, measured)))
     return options, excluded
+
+
+def launch_for(ctx: Context, spec: ModelSpec, option: Option) -> Launch | None:
+    """The command a user would start this option's engine with (None for runtimes without one here)."""
+    quant, runtime = option.quantization or "Q4_K_M", (option.runtime or "").split(" ")[0]
+    if runtime in ("llama.cpp", "embedded", "openai"):
+        return llama_cpp_launch(
+            spec,
+            quant,
+            ctx.workflow,
+            ctx.hardware or Hardware(),
+            required_gb=option.memory_required_gb or 0.0,
+            usable_gb=ctx.usable_gb,
+            seconds_per_request=option.e2e_s,
+            costs=ctx.site.costs,
+        )
+    if runtime == "ollama":
+        return ollama_launch(spec, quant, ctx.workflow, seconds_per_request=option.e2e_s, costs=ctx.site.costs)
+    if runtime == "mlx":
+        return mlx_launch(spec, quant, ctx.workflow)
+    return None
 
 
 def runtime_figures(ctx: Context, option: Option, rows: list[tuple[str, dict[str, Any]]]) -> tuple[RuntimeFigure, ...]:
