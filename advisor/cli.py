@@ -162,6 +162,9 @@ def calibrate(
     suite = load_suite(suite_path)
     settings = get_settings()  # an invalid ADVISOR_TIMEOUT_S is a bad input, reported before measuring
     timeout = timeout_s if timeout_s is not None else settings.timeout_s
+    from advisor.store import MeasurementStore
+
+    MeasurementStore(settings.store_path).close()  # a store that cannot even open fails now, not after the run
     backend = make_backend(backend_kind, url=url, api_key=os.environ.get("ADVISOR_API_KEY"))
     if backend.kind != "embedded":
         backend.list_models()  # fail fast, before measuring anything, when the server cannot be reached
