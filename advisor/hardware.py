@@ -175,16 +175,6 @@ def detect() -> Detection:
     return det
 
 
-def apply_overrides(det: Detection, overrides: Hardware | None) -> Hardware:
-    """Detected values with every given field taking precedence; records which fields were given."""
-    if overrides is None:
-        return det.hardware
-    given = overrides.model_dump(exclude_none=True)
-    for key in given:
-        det.how[key] = "given by the user"
-    return det.hardware.model_copy(update=given)
-
-
 def fingerprint(det: Detection) -> str:
     """A short stable id of this machine: CPU, cores, RAM and GPUs (no serial numbers, nothing personal)."""
     parts = [det.cpu_model, str(det.cpu_cores), f"{det.hardware.system_ram_gb or 0:.0f}"]

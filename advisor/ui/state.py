@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 
 from advisor.errors import AdvisorError, InputError
-from advisor.schemas import Costs, Hardware, HostedPolicy, Profile, Workflow
+from advisor.schemas import Costs, Hardware, Profile, Workflow
 
 WORKFLOWS = "dl_workflows"  # list of workflow dicts, each with a private "_id" for widget keys
 COSTS = "dl_costs"
@@ -217,10 +217,6 @@ def hardware_model(values: dict[str, Any]) -> Hardware:
         return Hardware.model_validate(values)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, source="hardware")) from None
-
-
-def hosted_policy() -> HostedPolicy:
-    return HostedPolicy(approved_for_confidential=approved())
 
 
 # --- autosave: the profile being edited survives reloads, restarts and crashes ------------------------------------
