@@ -285,6 +285,8 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
     runs_here = local_leg(o) if o.kind in ("local", "hybrid") else None
     if runs_here is not None and runs_here.launch is not None:
         choice["launch"] = runs_here.launch.as_json()
+    if runs_here is not None and runs_here.rig is not None:
+        choice["rig"] = runs_here.rig.as_json()
     if runs_here is not None and runs_here.engine_note:
         choice["engine_note"] = runs_here.engine_note
     if runs_here is not None and runs_here.runtime_comparison:
@@ -315,7 +317,7 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         "label": "measured" if o.basis == "measured" else "predicted",
         "labels": {
             "ttft_s": {"label": o.ttft.label, "basis": o.ttft.basis},
-            "decode_tps": {"label": o.decode_label}
+            "decode_tps": {"label": o.decode_label, **({"rig": o.rig.basis} if o.rig else {})}
             if o.time_model != "diffusion"
             else {
                 "label": "assumed",

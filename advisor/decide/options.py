@@ -22,7 +22,7 @@ from advisor.decide.latency import (
     reasoning_tokens,
 )
 from advisor.decide.launch import Launch, llama_cpp_launch, mlx_launch, ollama_launch
-from advisor.decide.site import COMPUTE_HEADROOM
+from advisor.decide.site import COMPUTE_HEADROOM, RigFactor, layer_split_factor
 from advisor.knowledge import Knowledge, ModelSpec
 from advisor.predict import SpeedPredictor, memory_fit
 from advisor.schemas import Hardware, Workflow
@@ -91,6 +91,7 @@ class Option:
     launch: Launch | None = None  # local: the engine, its settings and a copyable command line
     machine_s: float | None = None  # batching servers: machine-seconds per request (< e2e when requests share it)
     engine_note: str | None = None  # batching servers / rigs: how the figures were modelled, with their label
+    rig: RigFactor | None = None  # a multi-device rig: the decode factor applied against one device, labelled
 
     @property
     def ttft_s(self) -> float:
@@ -412,7 +413,24 @@ def local_options(
         if spec.diffusion:
             options.append(diffusion_option(ctx, spec, quant, runtime, fit.required_gb, pred))
             continue
+        rig = layer_split_factor(ctx.hardware) if ctx.hardware and runtime in ("llama.cpp", "ollama") else None
+        if rig:
+            pred = {
+                **pred,
+                **{
+                    k: pred[k] * rig.decode_factor
+                    for k in ("pred_tg_tok_s", "pred_tg_low", "pred_tg_high")
+                    if pred.get(k)
+                },
+            }
         option = _local_option(ctx, spec, quant, runtime, fit.required_gb, pred, None)
+        if rig:
+            option = replace(
+                option,
+                rig=rig,
+                decode_label="assumed" if rig.label == "assumed" else option.decode_label,
+                notes=(*option.notes, f"rig: {rig.basis}"),
+            )
         option = replace(option, runtime_comparison=runtime_figures(ctx, option, by_model.get((model_id, quant), [])))
         options.append(replace(option, launch=launch_for(ctx, spec, option)))
     for model in (calibration or {}).get("models", []):

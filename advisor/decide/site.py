@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from advisor.decide.catalog import DecisionCatalog
@@ -14,6 +16,77 @@ ASSUMED_POWER_W = {"nvidia": 350.0, "amd": 300.0, "intel": 200.0, "apple": 60.0,
 APPLE_GPU_WIRED_FRACTION = 0.75  # Metal wires ~75% of unified memory by default (iogpu.wired_limit_mb raises it)
 RIG_OVERHEAD_GB_PER_EXTRA_DEVICE = 0.5  # assumed: each extra device holds its own compute buffers and context
 COMPUTE_HEADROOM = 0.05  # assumed: compute buffers grow with the model and context; 5% of what it needs is kept free
+
+
+# llama.cpp's default multi-GPU mode splits layers across devices (pipeline): each token still reads every weight
+# once, at one device's bandwidth at a time, plus a hand-off per device. Published: an 8B model on RTX 3090s over
+# PCIe, 111.7 tok/s on one card, 108.1 on two, 104.9 on four, 101.1 on six (layer split).
+RIG_SOURCE_URL = "https://insiderllm.com/guides/multi-gpu-local-ai"
+RIG_SOURCE_DATE = "2026-12"  # retrieval date (the page shows none)
+RIG_LAYER_SPLIT_DECODE = {2: 108.1 / 111.7, 4: 104.9 / 111.7, 6: 101.1 / 111.7}
+RIG_NAME = re.compile(r"^\s*(?:(\d+)\s*[x×]\s*|(dual|twin|quad)\s+)(.+)$", re.IGNORECASE)
+RIG_WORDS = {"dual": 2, "twin": 2, "quad": 4}
+
+
+@dataclass(frozen=True)
+class RigFactor:
+    """The decode-speed factor of a multi-device rig against one device, with its label and source."""
+
+    devices: int
+    interconnect: str
+    split: str
+    decode_factor: float
+    label: str  # published | assumed
+    basis: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "devices": self.devices,
+            "interconnect": self.interconnect,
+            "split": self.split,
+            "decode_factor": round(self.decode_factor, 3),
+            "label": self.label,
+            "basis": self.basis,
+        }
+
+
+def rig_from_name(name: str | None) -> tuple[int, str] | None:
+    """'2x RTX 3090', '2 x RTX 3090', 'dual RTX 3090' -> (2, 'RTX 3090'); None when the name has no count."""
+    found = RIG_NAME.match(name or "")
+    if not found:
+        return None
+    count = int(found.group(1)) if found.group(1) else RIG_WORDS[found.group(2).lower()]
+    return count, found.group(3).strip()
+
+
+def layer_split_factor(hw: Hardware) -> RigFactor | None:
+    """llama.cpp / Ollama on a rig: layers split across the devices; decode slightly below one device's rate."""
+    count = hw.count or 1
+    if count <= 1:
+        return None
+    link = hw.interconnect or "pcie"
+    known = max((n for n in RIG_LAYER_SPLIT_DECODE if n <= count), default=2)
+    factor = RIG_LAYER_SPLIT_DECODE[known]
+    if link == "pcie" and known == count:
+        return RigFactor(
+            count,
+            link,
+            "layer",
+            factor,
+            "published",
+            f"layer split over PCIe: {count} RTX 3090s decoded an 8B model at {factor:.1%} of one card's rate "
+            f"({RIG_SOURCE_URL}, {RIG_SOURCE_DATE})",
+        )
+    return RigFactor(
+        count,
+        link,
+        "layer",
+        factor,
+        "assumed",
+        f"assumed {factor:.1%} of one device's decode rate: the published layer-split figure for {known} devices over "
+        f"PCIe ({RIG_SOURCE_URL}, {RIG_SOURCE_DATE}); a layer split passes only activations between devices, so "
+        f"{link} is assumed to change it little",
+    )
 
 
 def is_this_machine(given_fields: dict[str, Any], detected: Hardware) -> bool:
@@ -43,7 +116,15 @@ def resolve_hardware(
     hw = base.model_copy(update=given_fields)
     for key in given_fields:
         how[key] = "given in the profile"
-    catalog = knowledge.hardware_named(hw.name or "") if hw.name else None
+    rig = rig_from_name(hw.name)
+    if rig and hw.count is None:
+        hw = hw.model_copy(update={"count": rig[0]})
+        how["count"] = f"read from the name '{hw.name}'"
+    if (hw.count or 1) > 1 and hw.interconnect is None:
+        hw = hw.model_copy(update={"interconnect": "pcie"})
+        how["interconnect"] = "assumed pcie (set hardware.interconnect: nvlink if the devices are bridged)"
+    device_name = rig[1] if rig else hw.name
+    catalog = knowledge.hardware_named(device_name or "") if device_name else None
     if catalog and hw.accelerator is None and catalog.get("type"):
         hw = hw.model_copy(update={"accelerator": catalog["type"]})
         how["accelerator"] = f"knowledge/hardware.csv '{catalog['name']}' ({catalog['source_url']})"
