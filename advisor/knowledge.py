@@ -45,6 +45,7 @@ TIER_WORDS = frozenset(
     }
 )
 DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+MIX = re.compile(r"^[1-9]\d*(/[1-9]\d*)+$")
 SCORE_KEYS = (
     "mmlu_pro",
     "mmlu",
@@ -187,8 +188,17 @@ CSV_SCHEMAS: dict[str, dict[str, Any]] = {
             "tg_tok_s",
             "prompt_tokens",
             "gen_tokens",
+            "ttft_ms",
+            "threads",
         ],
-        "enums": {"hardware_type": ("apple", "nvidia", "amd", "intel", "cpu"), "is_moe": ("yes", "no", "")},
+        # prompt_mix: a benchmark's fixed test mix ("1024/4096/..." prompt tokens) when its figures are means over
+        # it (LocalScore), instead of one prompt_tokens; flash_attn yes/no; build: the runtime's build or version.
+        "enums": {
+            "hardware_type": ("apple", "nvidia", "amd", "intel", "cpu"),
+            "is_moe": ("yes", "no", ""),
+            "flash_attn": ("yes", "no", ""),
+        },
+        "mixes": ["prompt_mix"],
     },
     "quantization.csv": {
         "required": ["quantization", "bits_per_weight", "source_url", "source_date"],
@@ -234,6 +244,11 @@ def _parse_row(path: Path, line: int, raw: dict[str, Any], schema: dict[str, Any
             raise KnowledgeError(f"{path}, row {line}, column {col}: '{value}' is not a number") from None
         if row[col] < 0 and col not in ("ppl_delta_pct",):
             raise KnowledgeError(f"{path}, row {line}, column {col}: {value} must not be negative")
+    for col in schema.get("mixes", []):
+        if row.get(col) and not MIX.match(row[col]):
+            raise KnowledgeError(
+                f"{path}, row {line}, column {col}: '{row[col]}' must be prompt lengths joined by '/', e.g. 1024/4096/16"
+            )
     for col, allowed in schema["enums"].items():
         if col in row and (row[col] or "") not in allowed:
             raise KnowledgeError(
@@ -267,6 +282,11 @@ class Knowledge:
     def training_speeds(self) -> list[dict[str, Any]]:
         """Published speeds the predictor learns from: rows with a reason in `excluded` stay visible, unused."""
         return [r for r in self.speeds if not r.get("excluded")]
+
+    @property
+    def ttft_speeds(self) -> list[dict[str, Any]]:
+        """Published rows that report time to first token with their prompt shape (prompt_tokens or prompt_mix)."""
+        return [r for r in self.training_speeds if r.get("ttft_ms") and (r.get("prompt_tokens") or r.get("prompt_mix"))]
 
     def model_named(self, name: str) -> ModelSpec | None:
         """A catalog model by id or display name, ignoring case, spaces and punctuation (memoised: hot in ranking)."""

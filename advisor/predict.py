@@ -88,12 +88,16 @@ ENUMS = {"hardware_type": HW_TYPES, "is_moe": ("yes", "no")}
 REFERENCE_PROMPT = 512
 DEFAULT_PREFILL_SLOPE = 6e-5  # per prompt token, for an 8B model
 # Fixed per-request overhead before the first token (HTTP, template, tokenizer; model load excluded), in ms:
-# (median, low, high). Assumed until published rows report TTFT with their shapes; a measured ttft_ms replaces it.
+# (median, low, high). Assumed for a runtime family until published rows report TTFT with their shapes
+# (fit_overhead replaces it); a ttft_ms measured on this machine replaces either.
 ASSUMED_OVERHEAD_MS: dict[str, tuple[float, float, float]] = {
     "ollama": (60.0, 20.0, 300.0),
     "vllm": (40.0, 10.0, 200.0),
+    "llama.cpp": (30.0, 5.0, 150.0),
     "other": (30.0, 5.0, 150.0),
 }
+MIN_OVERHEAD_ROWS = 5  # single-length rows a family needs before its overhead is fitted, not assumed
+MIN_MIX_ROWS = 20  # rows averaged over a test mix (LocalScore) a family needs: one (overhead, slope) fit
 # A quantization read from its family (an Unsloth UD-*_XL mix, an unnamed K-quant variant) or an assumed CPU
 # bandwidth widens the band by these log factors: UD-Q4_K_XL files run 6% below to 18% above Q4_K_M's bits.
 FAMILY_BPW_WIDEN = 0.15
@@ -401,23 +405,83 @@ def fit_prefill_slope(rows: list[dict[str, Any]]) -> float:
     return float(np.median(slopes)) if len(slopes) >= 5 else DEFAULT_PREFILL_SLOPE
 
 
-def fit_overhead(rows: list[dict[str, Any]], slope: float) -> tuple[dict[str, tuple[float, float, float]], str]:
-    """Per-request overhead by runtime family from published rows with TTFT, prompt length and prefill rate
-    (TTFT - prompt / prefill rate); families with fewer than 5 such rows keep the assumed figure."""
+def prompt_mix(row: dict[str, Any]) -> list[float]:
+    """The prompt lengths a row's figures average over: its test mix ("1024/4096/16"), else its one prompt_tokens."""
+    mix = str(row.get("prompt_mix") or "").strip()
+    if mix:
+        return [float(p) for p in mix.split("/")]
+    length = _num(row.get("prompt_tokens"))
+    return [length] if length else []
+
+
+def fit_overhead(
+    rows: list[dict[str, Any]], slope: float = DEFAULT_PREFILL_SLOPE
+) -> tuple[dict[str, tuple[float, float, float]], str]:
+    """Per-request overhead (median, low, high in ms) by runtime family from published rows with TTFT, prompt
+    shape and prefill rate; families without enough such rows keep the assumed figure.
+
+    A row at one prompt length implies overhead = TTFT - prompt / prefill rate (MIN_OVERHEAD_ROWS of them).
+    A row averaged over a test mix (LocalScore: mean TTFT and mean prefill rate over nine prompt lengths) does
+    not: the mean of prompt / rate is not mean prompt / mean rate. For those a family's TTFT = overhead + k x
+    mean prompt / mean rate is fitted (least relative absolute error; k absorbs the averaging), and the band is
+    that of the overhead each row implies among the rows whose prompt takes least time (the decile where the
+    overhead is not lost in prefill error). Returns the figures and a label saying which families were fitted.
+    """
+    del slope  # the rates are measured at the rows' own lengths
     implied: dict[str, list[float]] = {}
+    mixes: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
-        ttft, length, pp = (_num(r.get(k)) for k in ("ttft_ms", "prompt_tokens", "pp_tok_s"))
-        if ttft and length and pp:
-            implied.setdefault(_overhead_family(r.get("backend")), []).append(max(ttft - 1000 * length / pp, 0.5))
+        ttft, pp, lengths = _num(r.get("ttft_ms")), _num(r.get("pp_tok_s")), prompt_mix(r)
+        if not (ttft and pp and lengths and ttft > 0 and pp > 0):
+            continue
+        fam = _overhead_family(r.get("backend"))
+        if len(lengths) == 1:
+            implied.setdefault(fam, []).append(max(ttft - 1000 * lengths[0] / pp, 0.5))
+        else:
+            mixes.setdefault(fam, []).append((1000 * float(np.mean(lengths)) / pp, ttft))
     out, fitted = dict(ASSUMED_OVERHEAD_MS), []
-    for fam, values in implied.items():
-        if len(values) >= 5:
-            out[fam] = (float(np.median(values)), float(np.quantile(values, 0.1)), float(np.quantile(values, 0.9)))
-            fitted.append(f"{fam} ({len(values)} rows)")
+    for fam in sorted(set(implied) | set(mixes)):
+        values = list(implied.get(fam, []))
+        mix = mixes.get(fam, [])
+        band = list(values)
+        if len(mix) >= MIN_MIX_ROWS:
+            x, y = (np.array(v) for v in zip(*mix, strict=True))
+            k = _relative_lad_slope(x, y)
+            per_row = y - k * x
+            values.extend(per_row.tolist())
+            fastest = x <= np.quantile(x, 0.1)
+            band.extend(per_row[fastest].tolist())
+        elif len(values) < MIN_OVERHEAD_ROWS:
+            continue
+        if not values:
+            continue
+        centre = max(float(np.median(values)), 0.5)
+        low = max(float(np.quantile(band, 0.1)), 0.0)
+        high = max(float(np.quantile(band, 0.9)), centre)
+        out[fam] = (round(centre, 1), round(min(low, centre), 1), round(high, 1))
+        fitted.append(f"{fam} ({len(values)} rows)")
     return out, ("fitted on published TTFT: " + ", ".join(fitted)) if fitted else "assumed"
 
 
+def _relative_lad_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """k of y = o + k x minimising sum |y - o - k x| / y: for each k on a grid, o is the weighted median."""
+    weights = 1 / y
+    best, best_k = math.inf, 1.0
+    for k in np.linspace(0.5, 1.5, 101):
+        resid = y - k * x
+        order = np.argsort(resid)
+        cum = np.cumsum(weights[order])
+        o = resid[order][int(np.searchsorted(cum, cum[-1] / 2))]
+        err = float(np.sum(np.abs(resid - o) * weights))
+        if err < best:
+            best, best_k = err, float(k)
+    return best_k
+
+
 def _overhead_family(backend: str | None) -> str:
+    text = (backend or "").lower()
+    if "llama" in text and "ollama" not in text:
+        return "llama.cpp"  # llama.cpp builds, llamafile, ik_llama.cpp
     fam = backend_family(backend)
     return fam if fam in ASSUMED_OVERHEAD_MS else "other"
 
@@ -531,6 +595,10 @@ class SpeedPredictor:
     def fit(cls, knowledge: Knowledge, *, rows: list[dict[str, Any]] | None = None) -> SpeedPredictor:
         """Fit on the published measurements (or a subset of them, for evaluation)."""
         published = knowledge.training_speeds if rows is None else rows
+        # Rows averaged over a test mix (prompt_mix) are not the pp512 / tg128 shapes the trees learn: they
+        # teach the per-request overhead only.
+        overhead, basis = fit_overhead([r for r in published if r.get("ttft_ms")])
+        published = [r for r in published if not r.get("prompt_mix")]
         rows = [published_as_usable(complete_row(r, knowledge, assume_bandwidth=False)[0]) for r in published]
         # Training keeps the rows it always learned from: bits per weight given or an exact table name. A family
         # guess is +-15% in bytes per token, and adding the renamed rows (MLX, GPTQ, i1-) made held-out prefill
@@ -543,7 +611,6 @@ class SpeedPredictor:
         ]
         slope = fit_prefill_slope(rows)
         lengths = [p for r in rows if (p := _num(r.get("prompt_tokens")))]
-        overhead, basis = fit_overhead(rows, slope)
         return cls(
             fit_target("tg", rows, frame, groups, setups),
             fit_target("pp", rows, frame, groups, setups),
@@ -621,8 +688,11 @@ class SpeedPredictor:
         if measured_overhead:
             overhead, basis = measured_overhead, "overhead measured on this hardware"
         else:
-            overhead = self.overhead_ms.get(_overhead_family(row.get("backend")), self.overhead_ms["other"])
-            basis = f"overhead {overhead[0]:g} ms ({self.overhead_basis})"
+            family = _overhead_family(row.get("backend"))
+            overhead = self.overhead_ms.get(family, self.overhead_ms["other"])
+            fitted = re.search(rf"(?:^|[:,] ){re.escape(family)} \((\d+) rows", self.overhead_basis)
+            label = f"fitted on {fitted.group(1)} published TTFT rows" if fitted else "assumed"
+            basis = f"{family} overhead {overhead[0]:g} ms ({label}; 80% {overhead[1]:g}-{overhead[2]:g} ms)"
         prefill_ms = [1000 * prompt / result[f"pred_pp_{k}"] for k in ("tok_s", "high", "low")]
         result["pred_ttft_ms"] = overhead[0] + prefill_ms[0]
         result["pred_ttft_low"] = overhead[1] + prefill_ms[1]

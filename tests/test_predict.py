@@ -14,15 +14,18 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from advisor.errors import KnowledgeError
 from advisor.knowledge import Knowledge, load_knowledge
 from advisor.predict import (
+    ASSUMED_OVERHEAD_MS,
     TRUSTED_TYPES,
     SpeedPredictor,
     UntrustedCache,
     feature_frame,
+    fit_overhead,
     get_predictor,
     knowledge_digest,
     kv_cache_gb,
@@ -257,7 +260,11 @@ def test_a_measurement_speaks_most_for_models_of_its_own_size() -> None:
     assert both < 0  # the same-size measurement dominates
 
 
-def test_skops_round_trip_and_cache(predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path) -> None:
+def test_skops_round_trip_and_cache(
+    predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the shipped numpy trees (a stale or absent advisor/fitted file), the fit is cached in this home.
+    monkeypatch.setattr("advisor.predict.SHIPPED_PREDICTOR", tmp_path / "not-shipped.npz")
     path = tmp_path / "p.skops"
     save_predictor(predictor, path)
     loaded = load_predictor(path, knowledge)
@@ -337,9 +344,15 @@ def tamper(path: Path, marker: Path) -> None:
 
 
 def test_a_tampered_cache_is_refused_refitted_and_never_run(
-    predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    predictor: SpeedPredictor,
+    knowledge: Knowledge,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import skops.io as sio
+
+    monkeypatch.setattr("advisor.predict.SHIPPED_PREDICTOR", tmp_path / "not-shipped.npz")  # reach the skops cache
 
     # The tampering is real: trusting its types, as the old prefix rule did, runs the payload.
     probe, probe_marker = tmp_path / "probe.skops", tmp_path / "probe-ran"
@@ -476,6 +489,85 @@ def test_the_evaluation_reports_every_figure_against_the_baseline() -> None:
     assert 0 < result["rows_answered_pct"]["decode"] <= 100 and "fallback_mape_pct" in decode
     assert decode["core_rows"] <= decode["rows"] and "longer_prompt_mape_pct" in prefill
     assert set(result["ttft"]) >= {"rows", "mape_pct", "coverage_80_pct"}
+
+
+def test_published_ttft_rows_parse_with_their_prompt_shape(knowledge: Knowledge) -> None:
+    rows = knowledge.ttft_speeds
+    assert len(rows) >= 500
+    for r in rows:
+        assert r["source_url"].startswith("https://") and r["source_date"] and r["ttft_ms"] > 0
+        assert r["prompt_tokens"] or r["prompt_mix"]
+    localscore = [r for r in rows if r.get("prompt_mix")]
+    # LocalScore's nine tests (llamafile localscore.cpp): the mix is recorded, not a made-up single length.
+    assert {r["prompt_mix"] for r in localscore} == {"1024/4096/2048/2048/1024/1280/384/64/16"}
+    assert all(not r.get("prompt_tokens") for r in localscore)
+    catalog = {h["name"] for h in knowledge.hardware}
+    assert sum(r["hardware_name"] in catalog for r in localscore) >= 400
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("prompt_mix", "1024/lots", "must be prompt lengths joined by '/'"),
+        ("flash_attn", "maybe", "must be one of yes, no"),
+        ("ttft_ms", "quick", "is not a number"),
+    ],
+)
+def test_a_bad_ttft_shape_cell_names_row_and_column(tmp_path: Path, column: str, value: str, message: str) -> None:
+    directory = copy_knowledge(tmp_path)
+    path = directory / "speed_measurements.csv"
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    rows[-1][column] = value
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(KnowledgeError, match=rf"row {len(rows) + 1}, column {column}: '{value}' {message}"):
+        load_knowledge(directory)
+
+
+def test_overhead_is_fitted_from_single_length_and_test_mix_rows() -> None:
+    single = [
+        {"backend": "ollama", "ttft_ms": 40 + 1000 * n / pp, "prompt_tokens": n, "pp_tok_s": pp}
+        for n, pp in ((100, 500.0), (400, 800.0), (1000, 900.0), (2000, 700.0), (3000, 650.0), (50, 300.0))
+    ]
+    lengths = [1024, 4096, 2048, 2048, 1024, 1280, 384, 64, 16]
+    mix = [
+        {
+            "backend": "llamafile-cuda",
+            "ttft_ms": 8 + 0.9 * 1000 * (sum(lengths) / 9) / pp,
+            "prompt_mix": "/".join(map(str, lengths)),
+            "pp_tok_s": pp,
+        }
+        for pp in np.geomspace(20, 20000, 40)
+    ]
+    overhead, basis = fit_overhead(single + mix)
+    assert overhead["ollama"][0] == pytest.approx(40, abs=0.5)
+    assert overhead["llama.cpp"][0] == pytest.approx(8, abs=1)
+    assert overhead["vllm"] == ASSUMED_OVERHEAD_MS["vllm"]  # no rows: still the assumption
+    assert "ollama (6 rows)" in basis and "llama.cpp (40 rows)" in basis and "vllm" not in basis
+    # Too few rows of a family leave it assumed.
+    assert fit_overhead(single[:3])[0]["ollama"] == ASSUMED_OVERHEAD_MS["ollama"]
+
+
+def test_ttft_uses_the_fitted_overhead_where_published_rows_exist(predictor: SpeedPredictor) -> None:
+    fitted = predictor.overhead_ms["llama.cpp"]
+    assert fitted != ASSUMED_OVERHEAD_MS["llama.cpp"] and fitted[1] <= fitted[0] <= fitted[2]
+    result = predictor.ttft(row(backend="llama.cpp-cuda"), 1000)
+    assert result["ttft_ms"] - 1000 * 1000 / result["pp_tok_s"] == pytest.approx(fitted[0])
+    assert any("llama.cpp overhead" in n and "fitted on" in n and "published TTFT rows" in n for n in result["notes"])
+    assumed = predictor.ttft(row(backend="ollama"), 1000)
+    assert assumed["ttft_ms"] - 1000 * 1000 / assumed["pp_tok_s"] == pytest.approx(ASSUMED_OVERHEAD_MS["ollama"][0])
+    assert any("ollama overhead" in n and "(assumed" in n for n in assumed["notes"])
+
+
+def test_ttft_grows_with_the_prompt(predictor: SpeedPredictor) -> None:
+    for backend in ("llama.cpp-cuda", "ollama", "mlx"):
+        times = [predictor.ttft(row(backend=backend), n) for n in (16, 128, 512, 2048, 8192, 32768)]
+        assert all(a["ttft_ms"] < b["ttft_ms"] for a, b in zip(times, times[1:], strict=False)), backend
+        assert all(t["ttft_low"] <= t["ttft_ms"] <= t["ttft_high"] for t in times), backend
 
 
 def test_ttft_at_a_prompt_length_for_the_recommendation_code(predictor: SpeedPredictor) -> None:
