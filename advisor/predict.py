@@ -589,6 +589,10 @@ class SpeedPredictor:
     longest_prompt: float = 8192.0  # the fitted trees know prompt lengths up to this; beyond it, the physics slope
     overhead_ms: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(ASSUMED_OVERHEAD_MS))
     overhead_basis: str = "assumed"
+    # Backend label -> (log factor on the predicted prefill rate, published rows it was learned from): a runtime
+    # whose published TTFT says its prefill runs faster or slower than the trees predict (llamafile's own CPU
+    # matmul kernels); learned from test-mix rows, which the trees never see.
+    backend_prefill_shift: dict[str, tuple[float, int]] = field(default_factory=dict)
     _kv_per_sqrt_b: float | None = field(default=None, repr=False)
 
     @classmethod
@@ -598,6 +602,7 @@ class SpeedPredictor:
         # Rows averaged over a test mix (prompt_mix) are not the pp512 / tg128 shapes the trees learn: they
         # teach the per-request overhead only.
         overhead, basis = fit_overhead([r for r in published if r.get("ttft_ms")])
+        mix_rows = [r for r in published if r.get("prompt_mix") and r.get("ttft_ms")]
         published = [r for r in published if not r.get("prompt_mix")]
         rows = [published_as_usable(complete_row(r, knowledge, assume_bandwidth=False)[0]) for r in published]
         # Training keeps the rows it always learned from: bits per weight given or an exact table name. A family
@@ -611,7 +616,7 @@ class SpeedPredictor:
         ]
         slope = fit_prefill_slope(rows)
         lengths = [p for r in rows if (p := _num(r.get("prompt_tokens")))]
-        return cls(
+        predictor = cls(
             fit_target("tg", rows, frame, groups, setups),
             fit_target("pp", rows, frame, groups, setups),
             knowledge,
@@ -621,6 +626,32 @@ class SpeedPredictor:
             overhead_ms=overhead,
             overhead_basis=basis,
         )
+        predictor.backend_prefill_shift = predictor._fit_backend_shift(mix_rows)
+        return predictor
+
+    def _fit_backend_shift(self, mix_rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+        """Per backend label, the median log ratio of the prefill time the trees predict to the prefill time
+        published TTFT implies (TTFT - fitted overhead), over rows averaged on a test mix; MIN_MIX_ROWS each.
+
+        A mix row is predicted at its time-weighted prompt length (sum p^2 / sum p: where its prefill time is spent)."""
+        if not mix_rows or self.pp is None:
+            return {}
+        queries, kept = [], []
+        for r in mix_rows:
+            lengths = prompt_mix(r)
+            if not lengths:
+                continue
+            weighted = sum(p * p for p in lengths) / sum(lengths)
+            queries.append({**published_as_usable(r), "prompt_tokens": weighted, "context_tokens": 0, "prompt_mix": ""})
+            kept.append((r, float(np.mean(lengths))))
+        shifts: dict[str, list[float]] = {}
+        for (r, mean_prompt), pred in zip(kept, self.predict(queries), strict=True):
+            ttft, rate = _num(r.get("ttft_ms")), pred.get("pred_pp_tok_s")
+            overhead = self.overhead_ms.get(_overhead_family(r.get("backend")), self.overhead_ms["other"])[0]
+            if ttft and rate and ttft > overhead:
+                label = str(r.get("backend") or "").strip().lower()
+                shifts.setdefault(label, []).append(math.log((1000 * mean_prompt / rate) / (ttft - overhead)))
+        return {label: (round(float(np.median(v)), 4), len(v)) for label, v in shifts.items() if len(v) >= MIN_MIX_ROWS}
 
     def predict(
         self, rows: list[dict[str, Any]], *, measured: list[dict[str, Any]] | None = None
@@ -657,6 +688,13 @@ class SpeedPredictor:
                 result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread + ev.widen[i])
             if ev.widen[i]:
                 result["interval_widened"] = True  # a family quantization or an assumed bandwidth
+            shift = self.backend_prefill_shift.get(str(row.get("backend") or "").strip().lower())
+            if shift and "pred_pp_tok_s" in result and not shifts.get((hw_key, "pp")):
+                for part in ("tok_s", "low", "high"):
+                    result[f"pred_pp_{part}"] *= math.exp(shift[0])
+                result["notes"].append(
+                    f"prefill x{math.exp(shift[0]):.2f}: published TTFT of {shift[1]} '{row.get('backend')}' runs"
+                )
             self._add_latency(result, row, overheads.get(hw_key))
             result["basis"] = "predicted+calibrated" if any(key[0] == hw_key for key in shifts) else "predicted"
             out.append(result)
@@ -989,6 +1027,7 @@ def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
         "longest_prompt": predictor.longest_prompt,
         "overhead_ms": {k: list(v) for k, v in predictor.overhead_ms.items()},
         "overhead_basis": predictor.overhead_basis,
+        "backend_prefill_shift": {k: list(v) for k, v in predictor.backend_prefill_shift.items()},
     }
     for name, model in (("tg", predictor.tg), ("pp", predictor.pp)):
         if model is not None:
@@ -1039,6 +1078,9 @@ def load_predictor(path: Path, knowledge: Knowledge) -> SpeedPredictor:
         longest_prompt=float(payload["longest_prompt"]),
         overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in payload["overhead_ms"].items()},
         overhead_basis=str(payload["overhead_basis"]),
+        backend_prefill_shift={
+            k: (float(v[0]), int(v[1])) for k, v in payload.get("backend_prefill_shift", {}).items()
+        },
     )
 
 
@@ -1128,6 +1170,7 @@ def compiled_arrays(predictor: SpeedPredictor, *, digest: str) -> dict[str, np.n
         "longest_prompt": predictor.longest_prompt,
         "overhead_ms": {k: list(v) for k, v in predictor.overhead_ms.items()},
         "overhead_basis": predictor.overhead_basis,
+        "backend_prefill_shift": {k: list(v) for k, v in predictor.backend_prefill_shift.items()},
         "targets": {},
     }
     arrays: dict[str, np.ndarray] = {}
@@ -1173,6 +1216,7 @@ def load_compiled(path: Path, knowledge: Knowledge, *, digest: str) -> SpeedPred
         longest_prompt=float(meta["longest_prompt"]),
         overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in meta["overhead_ms"].items()},
         overhead_basis=str(meta["overhead_basis"]),
+        backend_prefill_shift={k: (float(v[0]), int(v[1])) for k, v in meta.get("backend_prefill_shift", {}).items()},
     )
 
 
