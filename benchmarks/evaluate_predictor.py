@@ -2,7 +2,8 @@
 
 Holds out whole hardware (and, separately, whole models); reports decode and prefill MAPE zero-shot and
 after one calibration measurement on the held-out hardware, 80% interval coverage, prefill at longer prompts,
-TTFT where published rows carry it, the share of rows answered, rows answered only through a quantization
+TTFT on published runs that report it (LocalScore's nine-test prompt mix, predicted as the mean of the predicted
+TTFT at each of its prompt lengths) against prompt / (compute roofline x 0.55) + 0 ms, the share of rows answered, rows answered only through a quantization
 family or an assumed CPU bandwidth (apart), and the time of one full fit.
 Run: python benchmarks/evaluate_predictor.py [--json out.json]
 """
@@ -306,7 +307,8 @@ def main() -> None:
     SpeedPredictor.fit(knowledge)
     print(
         f"scikit-learn import {fit_started - import_started:.2f} s; "
-        f"fit on all {len(knowledge.training_speeds)} rows {time.perf_counter() - fit_started:.2f} s"
+        f"fit on all {len(knowledge.training_speeds)} rows ({len(knowledge.ttft_speeds)} of them TTFT over a "
+        f"prompt mix, for overhead and runtime shift only) {time.perf_counter() - fit_started:.2f} s"
     )
     started = time.perf_counter()
     results = [evaluate("hardware"), evaluate("model")]
