@@ -104,15 +104,16 @@ def test_apple_shows_llama_cpp_ahead_of_ollama_without_an_ollama_calibration(
     result = recommend(parse_profile(path.read_text(), source=str(path)), knowledge, predictor, DETECTED_CPU)
     entry = result["workflows"][0]
     rows = {r["runtime"]: r for r in entry["choice"]["runtime_comparison"]}
-    assert set(rows) == {"llama.cpp", "ollama"}
+    assert set(rows) == {"llama.cpp", "ollama", "mlx"}  # issue 14: MLX (mlx-lm) is a candidate on Apple
     assert rows["llama.cpp"]["decode_tps"] > rows["ollama"]["decode_tps"]
     assert rows["llama.cpp"]["seconds_per_accepted"] < rows["ollama"]["seconds_per_accepted"]
     assert all(r["label"] == "predicted" for r in rows.values())
-    assert entry["choice"]["runtime"] == "llama.cpp"  # Ollama is compared, never silently made a candidate
-    assert "llama.cpp would be ~" in entry["reasons"]["latency_budget"]
+    assert entry["choice"]["runtime"] in ("llama.cpp", "mlx")  # Ollama is compared, never silently made a candidate
+    fastest = min(rows.values(), key=lambda r: r["seconds_per_accepted"])["runtime"]
+    assert f"{fastest} would be ~" in entry["reasons"]["latency_budget"]
     # every local alternative carries the comparison for its own model too
     local_alts = [a for a in entry["alternatives"] if a["kind"] == "local"]
-    assert local_alts and all(len(a["runtime_comparison"]) == 2 for a in local_alts)
+    assert local_alts and all(len(a["runtime_comparison"]) == 3 for a in local_alts)
     assert "The same model on other runtimes here:" in markdown_record(result)
 
 

@@ -1,8 +1,9 @@
-"""The decision's own knowledge files: model traits (FIM, reasoning tokens) and device prices, each row sourced."""
+"""The decision's own knowledge files: model traits, device prices and serving benchmarks, each row sourced."""
 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,7 @@ class DecisionCatalog:
 
     traits: dict[str, dict[str, Sourced]] = field(default_factory=dict)
     prices: tuple[DevicePrice, ...] = ()
+    serving: tuple[ServingCurve, ...] = ()  # knowledge/serving_benchmarks.csv
 
     def trait(self, model_id: str, name: str) -> Sourced | None:
         return self.traits.get(model_id, {}).get(name)
@@ -129,9 +131,94 @@ def load_catalog(directory: Path) -> DecisionCatalog:
         if not 0 < price < 10_000_000:
             raise KnowledgeError(f"{path}, row {line}: price_usd {price} must be between 0 and 10,000,000")
         prices.append(DevicePrice(row["device"], price, row["source_url"], row["source_date"], row.get("note", "")))
-    return DecisionCatalog(traits, tuple(prices))
+    return DecisionCatalog(traits, tuple(prices), load_serving(directory))
 
 
 @lru_cache(maxsize=4)
 def cached_catalog(directory: str) -> DecisionCatalog:
     return load_catalog(Path(directory))
+
+
+SERVING_REQUIRED = (
+    "engine",
+    "hardware",
+    "memory_bandwidth_gbs",
+    "model",
+    "active_params_b",
+    "quantization",
+    "concurrency",
+    "output_tok_s",
+    "source_url",
+    "source_date",
+)
+
+
+@dataclass(frozen=True)
+class ServingCurve:
+    """One published concurrency sweep of a batching server: aggregate output tok/s at each concurrency."""
+
+    engine: str
+    hardware: str
+    memory_bandwidth_gbs: float
+    model: str
+    quantization: str
+    points: tuple[tuple[int, float], ...]  # (concurrency, output tok/s), ascending concurrency, starting at 1
+    source_url: str
+    source_date: str
+
+    @property
+    def peak_concurrency(self) -> int:
+        """The lowest concurrency at the highest throughput: beyond it only queueing grows."""
+        best = max(t for _, t in self.points)
+        return next(c for c, t in self.points if t == best)
+
+    def gain(self, concurrency: float) -> float:
+        """Aggregate throughput at a concurrency over throughput at 1 (log-linear between levels, capped at the peak)."""
+        c = min(max(concurrency, 1.0), float(self.peak_concurrency))
+        base = self.points[0][1]
+        for (c0, t0), (c1, t1) in zip(self.points, self.points[1:], strict=False):
+            if c0 <= c <= c1:
+                w = math.log(c / c0) / math.log(c1 / c0)
+                return (t0 + w * (t1 - t0)) / base
+        return self.points[-1][1] / base if c >= self.points[-1][0] else 1.0
+
+
+def load_serving(directory: Path) -> tuple[ServingCurve, ...]:
+    """knowledge/serving_benchmarks.csv as curves (one per engine, hardware, model, quantization and source)."""
+    path = directory / "serving_benchmarks.csv"
+    groups: dict[tuple[str, str, str, str, str], list[dict[str, str]]] = {}
+    for line, row in enumerate(_rows(path, SERVING_REQUIRED), start=2):
+        try:
+            c, t, bw = int(row["concurrency"]), float(row["output_tok_s"]), float(row["memory_bandwidth_gbs"])
+        except ValueError:
+            raise KnowledgeError(
+                f"{path}, row {line}: concurrency, output_tok_s and bandwidth must be numbers"
+            ) from None
+        if c < 1 or t <= 0 or bw <= 0:
+            raise KnowledgeError(f"{path}, row {line}: concurrency >= 1, output_tok_s > 0 and bandwidth > 0 required")
+        key = (row["engine"], row["hardware"], row["model"], row["quantization"], row["source_url"])
+        groups.setdefault(key, []).append(row)
+    curves = []
+    for (engine, hardware, model, quant, url), rows in groups.items():
+        points = tuple(sorted((int(r["concurrency"]), float(r["output_tok_s"])) for r in rows))
+        if points[0][0] != 1:
+            raise KnowledgeError(f"{path}: the sweep of {engine} on {hardware} ({url}) needs a concurrency-1 row")
+        curves.append(
+            ServingCurve(
+                engine,
+                hardware,
+                float(rows[0]["memory_bandwidth_gbs"]),
+                model,
+                quant,
+                points,
+                url,
+                max(r["source_date"] for r in rows),
+            )
+        )
+    return tuple(curves)
+
+
+def nearest_curve(curves: tuple[ServingCurve, ...], engine: str, bandwidth_gbs: float) -> ServingCurve | None:
+    """The engine's published sweep on the hardware whose memory bandwidth is nearest (log scale)."""
+    mine = [c for c in curves if c.engine == engine]
+    return min(mine, key=lambda c: abs(math.log(c.memory_bandwidth_gbs / bandwidth_gbs))) if mine else None

@@ -12,6 +12,8 @@ from advisor.decide.catalog import DecisionCatalog, cached_catalog
 from advisor.decide.costs import Site, break_even_per_day
 from advisor.decide.leaves import leaves_to_team, local_leg
 from advisor.decide.options import (
+    MLX_QUANTS,
+    MLX_RUNTIME,
     OLLAMA_RUNTIME,
     RUNTIMES,
     Context,
@@ -38,6 +40,7 @@ from advisor.decide.rank import (
     time_value_usd_per_s,
 )
 from advisor.decide.reasons import gap_warnings, lens_reasons, objective_phrase, why_lost
+from advisor.decide.serving import SERVING_ENGINE, serving_options, serving_quants
 from advisor.decide.site import device_price_usd, resolve_hardware, site_power_w
 from advisor.knowledge import Knowledge
 from advisor.predict import SpeedPredictor
@@ -166,7 +169,17 @@ def _capacity_and_basis_warnings(choice: Scored, workflow: Workflow, site: Site)
     out = []
     o = choice.option
     step = capacity_step(o, workflow, site)
-    if step and step[0] > 1:
+    batching = local_leg(o).machine_s is not None
+    if step and step[0] > 1 and batching:
+        out.append(
+            (
+                f"volume {workflow.requests_per_day:,.0f}/day needs ~{step[0]} machines with batching (requests in "
+                f"flight share each machine) at {site.costs.utilization_target:.0%} utilisation ({step[1] / step[0]:,.0f}"
+                "/day each)",
+                "requests_per_day",
+            )
+        )
+    elif step and step[0] > 1:
         out.append(
             (
                 f"volume {workflow.requests_per_day:,.0f}/day needs ~{step[0]} machines at batch 1 and "
@@ -285,6 +298,8 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
     runs_here = local_leg(o) if o.kind in ("local", "hybrid") else None
     if runs_here is not None and runs_here.launch is not None:
         choice["launch"] = runs_here.launch.as_json()
+    if runs_here is not None and runs_here.serving is not None:
+        choice["serving"] = dict(runs_here.serving)
     if runs_here is not None and runs_here.rig is not None:
         choice["rig"] = runs_here.rig.as_json()
     if runs_here is not None and runs_here.engine_note:
@@ -541,6 +556,11 @@ def recommend(
     if applies and calibration and calibration.get("backend", {}).get("kind") == "ollama":
         runtimes.update(OLLAMA_RUNTIME)
     usable = hw_info["usable_memory_gb"]
+    quants: dict[str, tuple[str, ...]] = {}
+    if (hw.accelerator or "cpu") == "apple":
+        runtimes.update(MLX_RUNTIME)  # mlx-lm: a candidate, predicted through the predictor's mlx backend rows
+        quants["mlx"] = MLX_QUANTS
+    serving = serving_quants(hw.accelerator)
     # The same models on the runtimes not already candidates, for the side-by-side figures only (SEEDS §2): on
     # Apple always, elsewhere where the catalog has published Ollama rows for this kind of accelerator.
     accel = hw.accelerator or "cpu"
@@ -566,7 +586,21 @@ def recommend(
                 runtimes=runtimes,
                 usable_gb=usable,
                 prompt_tokens=workflow.input_tokens,
+                quants=quants,
             )
+            if serving:
+                tables[workflow.input_tokens].update(
+                    local_speed_table(
+                        knowledge,
+                        predictor,
+                        hw,
+                        measured_rows,
+                        runtimes={SERVING_ENGINE: SERVING_ENGINE},
+                        usable_gb=usable,
+                        prompt_tokens=workflow.input_tokens,
+                        quants={SERVING_ENGINE: serving},
+                    )
+                )
             if compare_runtimes:
                 comparisons[workflow.input_tokens] = local_speed_table(
                     knowledge,
@@ -578,12 +612,18 @@ def recommend(
                     prompt_tokens=workflow.input_tokens,
                 )
         ctx = Context(workflow, knowledge, scale, catalog, site, usable, profile.costs.network_rtt_ms, hardware=hw)
+        table = tables.get(workflow.input_tokens, {})
         local, excluded = local_options(
             ctx,
-            tables.get(workflow.input_tokens, {}),
+            {k: v for k, v in table.items() if k[2] != SERVING_ENGINE},
             calibration if applies else None,
             comparison=comparisons.get(workflow.input_tokens),
         )
+        served, served_excluded = serving_options(
+            ctx, {k: v for k, v in table.items() if k[2] == SERVING_ENGINE}, calibration if applies else None
+        )
+        local += served
+        excluded += served_excluded
         hosted, hosted_excluded = hosted_options(ctx)
         decision = decide(workflow, local, hosted, excluded + hosted_excluded, profile, site, scale)
         leaves = None

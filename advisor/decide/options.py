@@ -28,6 +28,10 @@ from advisor.predict import SpeedPredictor, memory_fit
 from advisor.schemas import Hardware, Workflow
 
 QUANTS = ("Q4_K_M", "Q8_0")
+MLX_QUANTS = ("MLX-4bit", "MLX-8bit")  # mlx-lm's group-wise quantization (knowledge/quantization.csv)
+MLX_RUNTIME: dict[str, str | None] = {"mlx": "mlx"}
+# The GGUF quantization an MLX one is compared with in runtime_comparison (the same bits per weight class).
+COMPARABLE_QUANT = {"MLX-4bit": "Q4_K_M", "MLX-8bit": "Q8_0"}
 DIFFUSION_QUANT = "BF16"  # text-diffusion checkpoints are served unquantized by transformers
 DIFFUSION_RUNTIME = "transformers"
 # Runtimes predicted for catalog candidates (name -> backend label; None = llama.cpp for the accelerator).
@@ -91,6 +95,7 @@ class Option:
     launch: Launch | None = None  # local: the engine, its settings and a copyable command line
     machine_s: float | None = None  # batching servers: machine-seconds per request (< e2e when requests share it)
     engine_note: str | None = None  # batching servers / rigs: how the figures were modelled, with their label
+    serving: tuple[tuple[str, str | int | float], ...] | None = None  # batching server: concurrency, throughput, label
     rig: RigFactor | None = None  # a multi-device rig: the decode factor applied against one device, labelled
 
     @property
@@ -251,6 +256,7 @@ def local_speed_table(
     runtimes: dict[str, str | None] | None = None,
     usable_gb: float | None = None,
     prompt_tokens: int = 512,
+    quants: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Predicted decode/prefill for every catalog model x quantization x runtime on this hardware (one batch)."""
     keys, rows = [], []
@@ -263,7 +269,7 @@ def local_speed_table(
         pairs = (
             [(DIFFUSION_QUANT, DIFFUSION_RUNTIME, None)]
             if spec.diffusion
-            else [(q, r, b) for q in quants_for(spec) for r, b in (runtimes or RUNTIMES).items()]
+            else [(q, r, b) for r, b in (runtimes or RUNTIMES).items() for q in (quants or {}).get(r, quants_for(spec))]
         )
         for quant, runtime, backend in pairs:
             keys.append((spec.id, quant, runtime))
@@ -386,7 +392,7 @@ def local_options(
     context = workflow.input_tokens + workflow.output_tokens
     by_model: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
     for (model_id, quant, runtime), pred in {**(comparison or {}), **speeds}.items():
-        by_model.setdefault((model_id, quant), []).append((runtime, pred))
+        by_model.setdefault((model_id, COMPARABLE_QUANT.get(quant, quant)), []).append((runtime, pred))
     for (model_id, quant, runtime), pred in speeds.items():
         spec = ctx.knowledge.model(model_id)
         assert spec is not None
@@ -431,7 +437,12 @@ def local_options(
                 decode_label="assumed" if rig.label == "assumed" else option.decode_label,
                 notes=(*option.notes, f"rig: {rig.basis}"),
             )
-        option = replace(option, runtime_comparison=runtime_figures(ctx, option, by_model.get((model_id, quant), [])))
+        option = replace(
+            option,
+            runtime_comparison=runtime_figures(
+                ctx, option, by_model.get((model_id, COMPARABLE_QUANT.get(quant, quant)), [])
+            ),
+        )
         options.append(replace(option, launch=launch_for(ctx, spec, option)))
     for model in (calibration or {}).get("models", []):
         spec = match_catalog_model(model["model"], ctx.knowledge)
