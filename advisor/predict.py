@@ -592,7 +592,8 @@ class SpeedPredictor:
     # Backend label -> (log factor on the predicted prefill rate, published rows it was learned from): a runtime
     # whose published TTFT says its prefill runs faster or slower than the trees predict (llamafile's own CPU
     # matmul kernels); learned from test-mix rows, which the trees never see.
-    backend_prefill_shift: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # Each entry: (log shift, rows, low and high log quantiles of published / shifted rate for an 80% band).
+    backend_prefill_shift: dict[str, tuple[float, int, float, float]] = field(default_factory=dict)
     _kv_per_sqrt_b: float | None = field(default=None, repr=False)
 
     @classmethod
@@ -629,7 +630,7 @@ class SpeedPredictor:
         predictor.backend_prefill_shift = predictor._fit_backend_shift(mix_rows)
         return predictor
 
-    def _fit_backend_shift(self, mix_rows: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    def _fit_backend_shift(self, mix_rows: list[dict[str, Any]]) -> dict[str, tuple[float, int, float, float]]:
         """Per backend label, the median log ratio of the prefill time the trees predict to the prefill time
         published TTFT implies (TTFT - fitted overhead), over rows averaged on a test mix; MIN_MIX_ROWS each.
 
@@ -651,7 +652,16 @@ class SpeedPredictor:
             if ttft and rate and ttft > overhead:
                 label = str(r.get("backend") or "").strip().lower()
                 shifts.setdefault(label, []).append(math.log((1000 * mean_prompt / rate) / (ttft - overhead)))
-        return {label: (round(float(np.median(v)), 4), len(v)) for label, v in shifts.items() if len(v) >= MIN_MIX_ROWS}
+        out = {}
+        for label, values in shifts.items():
+            if len(values) < MIN_MIX_ROWS:
+                continue
+            v = np.array(values)
+            centre = float(np.median(v))
+            # The prefill band for this backend: quantiles of the published rate over the shifted prediction.
+            low, high = _quantiles(centre - v)
+            out[label] = (round(centre, 4), len(values), round(low, 4), round(high, 4))
+        return out
 
     def predict(
         self, rows: list[dict[str, Any]], *, measured: list[dict[str, Any]] | None = None
@@ -690,10 +700,14 @@ class SpeedPredictor:
                 result["interval_widened"] = True  # a family quantization or an assumed bandwidth
             shift = self.backend_prefill_shift.get(str(row.get("backend") or "").strip().lower())
             if shift and "pred_pp_tok_s" in result and not shifts.get((hw_key, "pp")):
-                for part in ("tok_s", "low", "high"):
-                    result[f"pred_pp_{part}"] *= math.exp(shift[0])
+                rate = result["pred_pp_tok_s"] * math.exp(shift[0])
+                extra = FAMILY_BPW_WIDEN if row.get("_bpw_family") else 0.0
+                result["pred_pp_tok_s"] = rate
+                result["pred_pp_low"] = rate * math.exp(shift[2] - extra)
+                result["pred_pp_high"] = rate * math.exp(shift[3] + extra)
                 result["notes"].append(
-                    f"prefill x{math.exp(shift[0]):.2f}: published TTFT of {shift[1]} '{row.get('backend')}' runs"
+                    f"prefill x{math.exp(shift[0]):.2f} and its 80% band: published TTFT of {shift[1]} "
+                    f"'{row.get('backend')}' runs"
                 )
             self._add_latency(result, row, overheads.get(hw_key))
             result["basis"] = "predicted+calibrated" if any(key[0] == hw_key for key in shifts) else "predicted"
@@ -1079,7 +1093,8 @@ def load_predictor(path: Path, knowledge: Knowledge) -> SpeedPredictor:
         overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in payload["overhead_ms"].items()},
         overhead_basis=str(payload["overhead_basis"]),
         backend_prefill_shift={
-            k: (float(v[0]), int(v[1])) for k, v in payload.get("backend_prefill_shift", {}).items()
+            k: (float(v[0]), int(v[1]), float(v[2]), float(v[3]))
+            for k, v in payload.get("backend_prefill_shift", {}).items()
         },
     )
 
@@ -1216,7 +1231,10 @@ def load_compiled(path: Path, knowledge: Knowledge, *, digest: str) -> SpeedPred
         longest_prompt=float(meta["longest_prompt"]),
         overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in meta["overhead_ms"].items()},
         overhead_basis=str(meta["overhead_basis"]),
-        backend_prefill_shift={k: (float(v[0]), int(v[1])) for k, v in meta.get("backend_prefill_shift", {}).items()},
+        backend_prefill_shift={
+            k: (float(v[0]), int(v[1]), float(v[2]), float(v[3]))
+            for k, v in meta.get("backend_prefill_shift", {}).items()
+        },
     )
 
 

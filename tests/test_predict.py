@@ -564,13 +564,15 @@ def test_ttft_uses_the_fitted_overhead_where_published_rows_exist(predictor: Spe
 
 
 def test_a_runtime_with_published_ttft_gets_its_learned_prefill_shift(predictor: SpeedPredictor) -> None:
-    shift, rows = predictor.backend_prefill_shift["llamafile-cpu"]
+    shift, rows, low, high = predictor.backend_prefill_shift["llamafile-cpu"]
     assert rows >= 100 and shift > 0  # llamafile's CPU prompt processing beats the trees' llama.cpp CPU rows
+    assert low < 0 < high
     cpu = row(hardware_name="AMD Ryzen 9 7950X (2ch DDR5-5200)", hardware_type="cpu", memory_bandwidth_gbs=83.2)
     plain = predictor.ttft({**cpu, "backend": "llama.cpp-cpu"}, 1000)
     shifted = predictor.ttft({**cpu, "backend": "llamafile-cpu"}, 1000)
     assert shifted["pp_tok_s"] == pytest.approx(plain["pp_tok_s"] * math.exp(shift))
     assert shifted["ttft_ms"] < plain["ttft_ms"]
+    assert shifted["pp_low"] == pytest.approx(shifted["pp_tok_s"] * math.exp(low))  # the backend's own band
     assert any("published TTFT of" in n for n in shifted["notes"])
     assert not any("published TTFT of" in n for n in plain["notes"])
 
