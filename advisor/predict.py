@@ -698,7 +698,7 @@ class SpeedPredictor:
                 result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread + ev.widen[i])
             if ev.widen[i]:
                 result["interval_widened"] = True  # a family quantization or an assumed bandwidth
-            shift = self.backend_prefill_shift.get(str(row.get("backend") or "").strip().lower())
+            shift = self.backend_prefill_shift.get(_shift_key(row))
             if shift and "pred_pp_tok_s" in result and not shifts.get((hw_key, "pp")):
                 rate = result["pred_pp_tok_s"] * math.exp(shift[0])
                 extra = FAMILY_BPW_WIDEN if row.get("_bpw_family") else 0.0
@@ -871,6 +871,19 @@ class _Evaluation:
     logs: dict[str, np.ndarray]
     spreads: dict[str, np.ndarray]
     widen: list[float]
+
+
+ACCELERATOR_BACKEND = {"nvidia": "cuda", "apple": "metal", "amd": "rocm", "cpu": "cpu", "intel": "cpu"}
+
+
+def _shift_key(row: dict[str, Any]) -> str:
+    """The backend label a runtime prefill shift is looked up by: a bare "llamafile" takes its accelerator's
+    build ("llamafile-cuda" on NVIDIA), as LocalScore labels its runs; any other label is used as given."""
+    label = str(row.get("backend") or "").strip().lower()
+    if label == "llamafile":
+        kind = ACCELERATOR_BACKEND.get(str(row.get("hardware_type") or "").strip().lower())
+        return f"llamafile-{kind}" if kind else label
+    return label
 
 
 def _decode_context(row: dict[str, Any]) -> float:

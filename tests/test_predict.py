@@ -575,6 +575,8 @@ def test_a_runtime_with_published_ttft_gets_its_learned_prefill_shift(predictor:
     assert shifted["pp_low"] == pytest.approx(shifted["pp_tok_s"] * math.exp(low))  # the backend's own band
     assert any("published TTFT of" in n for n in shifted["notes"])
     assert not any("published TTFT of" in n for n in plain["notes"])
+    bare = predictor.ttft({**cpu, "backend": "llamafile"}, 1000)  # LocalScore's label: the build from the device
+    assert any(f"published TTFT of {rows} 'llamafile' runs" in n for n in bare["notes"])
 
 
 def test_ttft_grows_with_the_prompt(predictor: SpeedPredictor) -> None:
