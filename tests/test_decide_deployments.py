@@ -121,6 +121,9 @@ def test_a_two_card_rig_fits_what_one_card_cannot(
     only_on_one_card = memory_exclusions(single) - memory_exclusions(rig)
     assert only_on_one_card  # e.g. a 31B at Q8_0: excluded on one card, a candidate on two
     assert "x 2" in rig["hardware"]["cost_basis"]["hardware_usd"]  # two cards bought
+    served = rig["workflows"][0]["choice"]
+    assert served["runtime"] == "vllm"  # both cards hold one vLLM server (tensor parallel 2)
+    assert served["rig"]["label"] == "assumed" and served["rig"]["split"] == "tensor"  # no sourced TP figure
     no_serving_engine(monkeypatch)  # the layer-split factor is llama.cpp's (vLLM's tensor parallel: item 1)
     entry = run(text.replace("name: 2x RTX 3090", f"name: {name}"), knowledge, predictor)["workflows"][0]
     assert entry["choice"]["kind"] == "local"

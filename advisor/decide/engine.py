@@ -110,7 +110,7 @@ def decide(
     meeting_local = [s for s in local_ranked if s.option.shortfall == 0]
     be_local = meeting_local[0] if meeting_local else None
     break_even = (
-        break_even_per_day(be_local.option.e2e_s, be_local.option.success, best_hosted.usd_per_accepted, site)
+        break_even_per_day(be_local.option.local_busy_s, be_local.option.success, best_hosted.usd_per_accepted, site)
         if be_local and best_hosted
         else None
     )

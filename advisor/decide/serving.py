@@ -20,7 +20,7 @@ from advisor.decide.catalog import ServingCurve, nearest_curve
 from advisor.decide.costs import DAY_S
 from advisor.decide.launch import kv_slots, launch_context, vllm_launch
 from advisor.decide.options import Context, Excluded, Option, _local_option, _unfit, match_catalog_model
-from advisor.decide.site import COMPUTE_HEADROOM
+from advisor.decide.site import COMPUTE_HEADROOM, RigFactor
 from advisor.knowledge import ModelSpec
 from advisor.predict import memory_fit
 
@@ -168,6 +168,17 @@ def _predicted_server(
         notes=(*base.notes, note),
     )
     assert ctx.hardware is not None
+    if count > 1:
+        rig = RigFactor(
+            count,
+            ctx.hardware.interconnect or "pcie",
+            "tensor",
+            1.0,
+            "assumed",
+            f"tensor parallel over {count} devices assumed no faster than one device's bandwidth (no sourced "
+            "multi-GPU vLLM figure in knowledge/; likely an underestimate)",
+        )
+        option = replace(option, rig=rig, decode_label="assumed")
     return replace(option, launch=vllm_launch(spec, quant, ctx.workflow, ctx.hardware, max_num_seqs=per_machine))
 
 
