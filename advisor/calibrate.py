@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from advisor.doctor import NON_PORTABLE, REINSTALL, compiled_features
 from advisor.errors import AdvisorError, BackendError, BackendUnreachable, InputError, ModelNotFound
 from advisor.knowledge import SAFE_LOADER
 from advisor.schemas import Measurement, Spread
+from advisor.settings import DEFAULT_SUITE as DEFAULT_SUITE_PATH
 
 REPORT_SCHEMA = "decision-lens/calibration/v1"
 # Filler for prefill probes: plain words, shuffled by a nonce so no prompt cache can reuse a prefix.
@@ -45,23 +46,28 @@ class Suite:
     tasks: tuple[dict[str, Any], ...]
 
 
-def load_suite(path: Path) -> Suite:
-    """Read and validate a suite file; errors name the file, the task and the fix."""
+def _read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping with a 'tasks' list; errors name the file and the fix."""
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except OSError as exc:
-        raise InputError(f"suite file '{path}' cannot be read: {exc.strerror}") from exc
+        raise InputError(f"{what} '{path}' cannot be read: {exc.strerror}") from exc
     except UnicodeDecodeError:
-        raise InputError(f"suite file '{path}' is not UTF-8 text (a binary file?); give a YAML suite file") from None
+        raise InputError(f"{what} '{path}' is not UTF-8 text (a binary file?); give a YAML file") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"suite file '{path}' is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{what} '{path}' is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
-        raise InputError(f"suite file '{path}' must be a mapping with a 'tasks' list")
-    speed = raw.get("speed") or {}
-    quick = raw.get("quick") or {}
-    ids = set()
-    for task in raw["tasks"]:
-        where = f"{path}: task {task.get('id', '?')!r}"
+        raise InputError(f"{what} '{path}' must be a mapping with a 'tasks' list (the suite's task format)")
+    return raw
+
+
+def _validate_tasks(tasks: list[Any], source: Path, *, taken: set[str] | None = None) -> set[str]:
+    """Every task has an id, a prompt (or a pair of prompts) and a valid check; returns the ids."""
+    ids = set(taken or ())
+    for index, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise InputError(f"{source}: task #{index + 1} must be a mapping with id, prompt and check")
+        where = f"{source}: task {task.get('id', f'#{index + 1}')!r}"
         if not task.get("id") or ("prompt" not in task and "prompts" not in task) or "check" not in task:
             raise InputError(f"{where} needs id, prompt (or prompts) and check")
         if task["id"] in ids:
@@ -74,6 +80,15 @@ def load_suite(path: Path) -> Suite:
                 validate_spec(task["check"], where=where)
         except (CheckSpecError, KeyError, TypeError) as exc:
             raise InputError(f"{where}: bad check: {exc}") from exc
+    return ids
+
+
+def load_suite(path: Path) -> Suite:
+    """Read and validate a suite file; errors name the file, the task and the fix."""
+    raw = _read_yaml_mapping(path, "suite file")
+    speed = raw.get("speed") or {}
+    quick = raw.get("quick") or {}
+    ids = _validate_tasks(raw["tasks"], path)
     missing = [t for t in quick.get("tasks", []) if t not in ids]
     if missing:
         raise InputError(f"{path}: quick.tasks names unknown task ids: {', '.join(missing)}")
@@ -89,6 +104,52 @@ def load_suite(path: Path) -> Suite:
         quick_repetitions=int(quick.get("repetitions", 3)),
         tasks=tuple(raw["tasks"]),
     )
+
+
+USER_PREFIX = "yours:"  # the user's own task ids are kept apart from the built-in suite's
+
+
+def with_user_tasks(suite: Suite, path: Path) -> Suite:
+    """The suite plus the user's own tasks (the suite's task format), run in quick and full mode alike.
+
+    Task success is then measured on the user's own prompts too, reported under their own category.
+    """
+    raw = _read_yaml_mapping(path, "tasks file")
+    tasks = [
+        {**task, "id": USER_PREFIX + str(task.get("id")), "category": str(task.get("category") or "your tasks")}
+        if isinstance(task, dict) and task.get("id")
+        else task
+        for task in raw["tasks"]
+    ]
+    if not tasks:
+        raise InputError(f"tasks file '{path}' has an empty 'tasks' list; add at least one task")
+    _validate_tasks(tasks, path, taken={t["id"] for t in suite.tasks})
+    added = tuple(t["id"] for t in tasks)
+    return replace(
+        suite,
+        name=f"{suite.name}+{path.stem}",
+        tasks=suite.tasks + tuple(tasks),
+        quick_tasks=suite.quick_tasks + added,
+    )
+
+
+def save_tasks_file(folder: Path, name: str, data: bytes) -> tuple[Path, int]:
+    """Keep a tasks file (e.g. uploaded in the app) in folder after checking it; (path, how many tasks).
+
+    A file that does not load as tasks is an InputError naming it, and is not kept.
+    """
+    import re
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".") or "tasks.yaml")
+    path.write_bytes(data)
+    try:
+        base = load_suite(DEFAULT_SUITE_PATH)
+        count = len(with_user_tasks(base, path).tasks) - len(base.tasks)
+    except AdvisorError:
+        path.unlink(missing_ok=True)
+        raise
+    return path, count
 
 
 def spread(values: list[float]) -> Spread | None:

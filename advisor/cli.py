@@ -130,6 +130,13 @@ def summary_table(report: dict[str, Any]) -> str:
     "--slo-tpot-ms", type=float, default=100.0, show_default=True, help="Goodput objective: ms per output token."
 )
 @click.option("--probe/--no-probe", default=True, show_default=True, help="Measure host memory bandwidth too.")
+@click.option(
+    "--tasks",
+    "tasks_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your own tasks (the suite's task format) to run beside the suite, e.g. benchmarks/suites/your-tasks.example.yaml.",
+)
 def calibrate(
     backend_kind: str,
     url: str | None,
@@ -142,6 +149,7 @@ def calibrate(
     slo_ttft: float,
     slo_tpot_ms: float,
     probe: bool,
+    tasks_path: Path | None,
 ) -> None:
     """Measure this machine: TTFT, prefill and decode rates, reasoning vs answer tokens, task success."""
     from advisor.api import calibrate_and_store
@@ -160,6 +168,10 @@ def calibrate(
     if json_path:
         check_writable(json_path, "--json")
     suite = load_suite(suite_path)
+    if tasks_path is not None:
+        from advisor.calibrate import with_user_tasks
+
+        suite = with_user_tasks(suite, tasks_path)
     settings = get_settings()  # an invalid ADVISOR_TIMEOUT_S is a bad input, reported before measuring
     timeout = timeout_s if timeout_s is not None else settings.timeout_s
     from advisor.store import MeasurementStore
@@ -402,6 +414,33 @@ def doctor(backend_kind: str | None, url: str | None, no_engine: bool) -> None:
     if not passed(checks):
         failed = [c.name for c in checks if c.required and c.status == "fail"]
         raise AdvisorError(f"{len(failed)} required check(s) failed: {', '.join(failed)}")
+
+
+@cli.command()
+@click.option("--dir", "dirs", multiple=True, type=click.Path(path_type=Path), help="Also look in this folder.")
+@click.option("--ollama-url", default=None, help="Ollama's URL (default http://127.0.0.1:11434).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models(dirs: tuple[Path, ...], ollama_url: str | None, as_json: bool) -> None:
+    """Models already on this machine (LM Studio and Hugging Face caches, your folders, Ollama), nothing downloaded."""
+    from advisor.api import knowledge
+    from advisor.discover import discover
+
+    found = discover(extra_dirs=list(dirs), ollama_url=ollama_url, knowledge=knowledge())
+    if as_json:
+        click.echo(json.dumps([f.as_json() for f in found], indent=2))
+        return
+    if not found:
+        click.echo("no GGUF files in the LM Studio or Hugging Face caches, and no Ollama answering; add --dir FOLDER")
+        return
+    for f in found:
+        where = f.path or f"ollama: {f.name}"
+        size = f"{f.size_gb:.2f} GB" if f.size_gb is not None else "?"
+        click.echo(
+            f"{f.source:<11} {f.catalog_id or '(not in the catalog)':<26} {f.quantization or '?':<8} {size:>9}  {where}"
+        )
+    click.echo(
+        "\ncalibrate with one: python -m advisor calibrate --model PATH (embedded) or --backend ollama --model TAG"
+    )
 
 
 @cli.command()

@@ -467,6 +467,38 @@ def test_calibrate_page_runs_the_doctor_checks() -> None:
     assert any("llama.cpp build" in line for line in lines + [w.value for w in at.warning])
 
 
+def test_calibrate_page_lists_models_found_on_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "Qwen3-8B-Q4_K_M.gguf").write_bytes(b"GGUF" + b"\0" * 60)
+    monkeypatch.setenv("ADVISOR_MODEL_DIRS", str(folder))
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    at = app("calibrate")
+    no_exception(at)
+    assert any(h.value == "Models already on this machine" for h in at.subheader)
+    [table] = [d for d in at.dataframe if "catalog model" in d.value.columns]
+    assert table.value.iloc[0]["catalog model"] == "qwen3-8b"
+
+
+def test_own_tasks_bad_file_is_refused_and_good_file_is_kept_and_shown(isolated_home: Path) -> None:
+    from advisor.calibrate import save_tasks_file
+    from advisor.errors import InputError
+    from advisor.settings import BENCHMARKS_DIR
+
+    folder = isolated_home / "tasks"
+    with pytest.raises(InputError, match="bad check"):
+        save_tasks_file(folder, "bad.yaml", b"tasks: [{id: a, prompt: hi, check: {kind: nope}}]")
+    assert not (folder / "bad.yaml").exists()
+    example = (BENCHMARKS_DIR / "suites" / "your-tasks.example.yaml").read_bytes()
+    path, count = save_tasks_file(folder, "../../mine.yaml", example)
+    assert path.parent == folder and count == 2
+    at = app("calibrate")
+    at.session_state["dl_tasks_file"] = {"path": str(path), "tasks": count}  # what the upload callback stores
+    at.run()
+    no_exception(at)
+    assert any("2 task(s)" in s.value for s in at.success)
+
+
 # --- Knowledge and Export ---------------------------------------------------------------------------------
 
 

@@ -216,3 +216,23 @@ def test_a_cpu_measurement_never_shifts_gpu_predictions() -> None:
     assert calibration_rows(report, gpu, knowledge) == []
     assert len(calibration_rows(report, cpu, knowledge)) == 1
     assert len(calibration_rows({**report, "models": [{**model, "device": "cuda"}]}, gpu, knowledge)) == 1
+
+
+def test_your_own_tasks_are_measured_on_the_real_model() -> None:
+    from dataclasses import replace
+
+    from advisor.calibrate import USER_PREFIX, with_user_tasks
+    from advisor.settings import BENCHMARKS_DIR
+
+    suite = with_user_tasks(load_suite(DEFAULT_SUITE), BENCHMARKS_DIR / "suites" / "your-tasks.example.yaml")
+    mine = tuple(t for t in suite.quick_tasks if t.startswith(USER_PREFIX))
+    small = replace(suite, quick_tasks=mine, quick_repetitions=1, prefill_prompt_tokens=(32,), decode_tokens=8)
+    backend = EmbeddedBackend()
+    try:
+        report = calibrate(backend, [DEFAULT_MODEL], small, hardware={"fingerprint": "hw-test"}, quick=True)
+    finally:
+        backend.close()
+    tasks = [m for m in report["measurements"] if m["kind"] == "task"]
+    assert [m["probe"] for m in tasks] == list(mine)
+    assert all(m["category"] == "your tasks" and m["success"] in (True, False) for m in tasks)
+    assert report["models"][0]["tasks"]["by_category"]["your tasks"]["attempts"] == 2

@@ -219,6 +219,40 @@ def hardware_model(values: dict[str, Any]) -> Hardware:
         raise InputError(format_validation_error(exc, source="hardware")) from None
 
 
+# --- what the user already has: models on disk and their own tasks ---------------------------------------------
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def found_models() -> list[dict[str, Any]]:
+    """GGUF files in LM Studio's and Hugging Face's caches and ADVISOR_MODEL_DIRS, and Ollama's models (listed, never downloaded)."""
+    from advisor.api import knowledge
+    from advisor.discover import discover
+
+    return [f.as_json() for f in discover(knowledge=knowledge())]
+
+
+TASKS_FILE = "dl_tasks_file"
+
+
+def save_user_tasks(name: str, data: bytes) -> str:
+    """Keep an uploaded tasks file in ADVISOR_HOME/tasks after checking it; returns its path (InputError if bad)."""
+    from advisor.calibrate import save_tasks_file
+    from advisor.settings import get_settings
+
+    path, count = save_tasks_file(get_settings().home / "tasks", name, data)
+    st.session_state[TASKS_FILE] = {"path": str(path), "tasks": count}
+    return str(path)
+
+
+def user_tasks() -> dict[str, Any] | None:
+    """The tasks file the next calibration runs beside the suite, if any."""
+    return st.session_state.get(TASKS_FILE)
+
+
+def forget_user_tasks() -> None:
+    st.session_state.pop(TASKS_FILE, None)
+
+
 # --- autosave: the profile being edited survives reloads, restarts and crashes ------------------------------------
 
 AUTOSAVE_NAME = "autosave.json"
@@ -437,6 +471,7 @@ class CalibrationJob:
     models: list[str]
     quick: bool
     url: str | None = None
+    tasks_path: str | None = None  # the user's own tasks, run beside the suite
     total: int = 0
     done: int = 0
     message: str = "starting"
@@ -470,7 +505,9 @@ def job() -> CalibrationJob | None:
     return st.session_state.get(JOB)
 
 
-def start_calibration(backend_kind: str, models: list[str], *, quick: bool, url: str | None, probe: bool) -> None:
+def start_calibration(
+    backend_kind: str, models: list[str], *, quick: bool, url: str | None, probe: bool, tasks_path: str | None = None
+) -> None:
     """Start a calibration thread; raises AdvisorError when another one runs or the input is bad."""
     current = job()
     if current is not None and current.running:
@@ -479,7 +516,9 @@ def start_calibration(backend_kind: str, models: list[str], *, quick: bool, url:
     if not lock.acquire(blocking=False):
         raise InputError("another session is calibrating on this machine right now; try again when it finishes")
     try:
-        new = CalibrationJob(backend_kind=backend_kind, models=list(models), quick=quick, url=url)
+        new = CalibrationJob(
+            backend_kind=backend_kind, models=list(models), quick=quick, url=url, tasks_path=tasks_path
+        )
         hardware = detected_hardware()
         thread = threading.Thread(
             target=_run_calibration, args=(new, hardware, probe, lock), name="decision-lens-calibration", daemon=True
@@ -519,6 +558,12 @@ def _run_calibration(job: CalibrationJob, hardware: dict[str, Any], probe: bool,
     try:
         settings = get_settings()
         suite = load_suite(DEFAULT_SUITE)
+        if job.tasks_path:
+            from pathlib import Path
+
+            from advisor.calibrate import with_user_tasks
+
+            suite = with_user_tasks(suite, Path(job.tasks_path))
         job.total = plan_steps(suite, quick=job.quick, n_models=len(job.models))
         backend = make_backend(job.backend_kind, url=job.url, api_key=os.environ.get("ADVISOR_API_KEY"))
         job.backend = backend

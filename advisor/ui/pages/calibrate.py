@@ -35,6 +35,7 @@ def render() -> None:
     _progress()
     _active_report()
     _past_runs()
+    _found_models()
     _doctor(disabled=running)
     st.write("")
     go_button("recommendations", "Next: see recommendations", key="go-recommendations-cal", primary=True)
@@ -106,6 +107,7 @@ def _settings(*, disabled: bool) -> None:
         probe = c_probe.toggle(
             "Also measure host memory bandwidth (a few seconds)", value=True, key="cal-probe", disabled=disabled
         )
+        _own_tasks(disabled=disabled)
         b_start, b_cancel, _ = st.columns([1, 1, 3])
         start = b_start.button(
             "Start calibration",
@@ -125,7 +127,15 @@ def _settings(*, disabled: bool) -> None:
         )
         if start:
             try:
-                state.start_calibration(kind, models, quick=(mode or "quick") == "quick", url=url, probe=probe)
+                tasks = state.user_tasks()
+                state.start_calibration(
+                    kind,
+                    models,
+                    quick=(mode or "quick") == "quick",
+                    url=url,
+                    probe=probe,
+                    tasks_path=tasks["path"] if tasks else None,
+                )
             except AdvisorError as exc:
                 show_error(exc)
             else:
@@ -325,3 +335,56 @@ def _doctor(*, disabled: bool) -> None:
             for check in checks:
                 show = {"ok": st.success, "warn": st.warning, "fail": st.error}[check.status]
                 show(check.line())
+
+
+def _own_tasks(*, disabled: bool) -> None:
+    """Task success on the user's own prompts: a YAML file in the suite's task format, run beside the suite."""
+    current = state.user_tasks()
+    with st.expander(
+        f"Your own tasks: {current['tasks']} loaded" if current else "Your own tasks (optional)", icon=":material/task:"
+    ):
+        st.caption(
+            "Prompts with checks, in the suite's task format (see `benchmarks/suites/your-tasks.example.yaml`): "
+            "they run beside the built-in tasks, so task success is measured on your work too."
+        )
+        upload = st.file_uploader("Tasks YAML", type=["yaml", "yml"], key="cal-tasks-upload", disabled=disabled)
+        if upload is not None and state.first_time("cal-tasks-upload", upload.file_id):
+            try:
+                state.save_user_tasks(upload.name, upload.getvalue())
+            except AdvisorError as exc:
+                show_error(exc, prefix="These tasks cannot be used.")
+            else:
+                st.rerun()
+        if current:
+            st.success(f"{current['tasks']} task(s) from `{current['path']}` run with the next calibration.")
+            st.button("Remove them", key="cal-tasks-forget", on_click=state.forget_user_tasks, disabled=disabled)
+
+
+def _found_models() -> None:
+    """Models already on this machine; the ones that are catalog candidates say what calibrating with them changes."""
+    st.subheader("Models already on this machine", divider="gray")
+    found = state.found_models()
+    if not found:
+        st.caption(
+            "No GGUF files in LM Studio's or Hugging Face's caches, and no Ollama answering. Set ADVISOR_MODEL_DIRS "
+            "to folders with .gguf files, or run `python -m advisor models --dir FOLDER`."
+        )
+        return
+    st.caption(
+        "Listed, never downloaded. Calibrating with a model you would actually run measures it here, and shifts "
+        "the predictions of models near its size the most (a 135M calibration moves an 8B prediction only a little)."
+    )
+    frame = pd.DataFrame(
+        [
+            {
+                "model": f["name"],
+                "catalog model": f["catalog_id"] or "—",
+                "quantization": f["quantization"] or "—",
+                "size GB": f["size_gb"],
+                "where": f["path"] or "Ollama",
+                "calibrate with": f"embedded, model path {f['path']}" if f["path"] else f"Ollama, model {f['name']}",
+            }
+            for f in found
+        ]
+    )
+    st.dataframe(frame, hide_index=True, width="stretch")
