@@ -28,7 +28,6 @@ from advisor.trees import TreeEnsemble, load_arrays, save_arrays
 
 # The plain baseline the best-known fit calculator uses: bandwidth / model bytes x 0.55.
 BASELINE_EFFICIENCY = 0.55
-DEFAULT_BPW = {"Q4_K_M": 4.89, "Q4_0": 4.5, "Q8_0": 8.5, "F16": 16.0}
 HW_TYPES = ("apple", "nvidia", "amd", "intel", "cpu")
 BACKEND_FAMILIES = ("cuda", "metal", "vulkan", "rocm", "cpu", "sycl", "mlx", "ollama", "vllm", "other")
 FEATURES = [
