@@ -467,6 +467,18 @@ def _local_deployment_section(w: dict[str, Any]) -> list[str]:
             f"| {md(r['runtime'])} | {r['decode_tps']:.1f} tok/s | {r['seconds_per_accepted']:.1f} | {md(r['label'])} |"
             for r in rows
         ]
+    launch = choice.get("launch") or (choice.get("local") or {}).get("launch")
+    if launch and launch.get("command"):
+        # A fenced block: the command is copied as it is, and nothing in it is read as Markdown.
+        out += ["", f"To launch it ({md(launch.get('engine', ''))}; check the model name before you run it):", ""]
+        out += ["```sh", str(launch["command"]).replace("```", ""), "```"]
+    serving = choice.get("serving")
+    if serving:
+        out += [
+            "",
+            f"Batching server ({md(serving.get('label', 'predicted'))}): about {serving.get('concurrency')} requests in "
+            f"flight, {count(serving.get('aggregate_output_tok_s'))} output tok/s per machine in total.",
+        ]
     leaves = w.get("leaves_to_team")
     if leaves:
         out += ["", "What local leaves to the team:", ""] + [f"- {md(x)}" for x in leaves]

@@ -91,3 +91,19 @@ def test_weakest_label_of_a_combined_figure() -> None:
 def test_terminal_table_uses_the_same_money_format(result: dict) -> None:
     table = terminal_table(result)
     assert ".0000" not in table and "None" not in table
+
+
+def test_the_record_carries_the_launch_command_in_a_code_block() -> None:
+    from advisor.report import _local_deployment_section
+
+    entry = {
+        "choice": {
+            "kind": "local",
+            "launch": {"engine": "llama.cpp", "command": "llama-server -m qwen3-8b-Q4_K_M.gguf -c 4096 -ngl 99"},
+            "serving": {"label": "predicted", "concurrency": 4, "aggregate_output_tok_s": 310.0},
+        }
+    }
+    lines = _local_deployment_section(entry)
+    at = lines.index("```sh")
+    assert lines[at + 1] == "llama-server -m qwen3-8b-Q4_K_M.gguf -c 4096 -ngl 99" and lines[at + 2] == "```"
+    assert any("about 4 requests in flight" in line and "(predicted)" in line for line in lines)
