@@ -253,6 +253,18 @@ class Progress:
     measurement: Measurement | None = None
 
 
+def host_load() -> dict[str, Any]:
+    """The 1-minute load average and the CPU count (None where the OS does not say); busy = load >= half the CPUs."""
+    import os
+
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
+    cpus = os.cpu_count()
+    return {"load_1m": load, "cpus": cpus, "busy": bool(load is not None and cpus and load >= 0.5 * cpus)}
+
+
 def new_run_id() -> str:
     """A sortable, unique id for one calibration run."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -294,6 +306,7 @@ def calibrate(
         "backend": {"kind": backend.kind, "version": _safe_version(backend)},
         "hardware": hardware,
         "bandwidth_probe": bandwidth_probe,
+        "host_load": host_load(),  # what else was running when the run started: a busy host makes noisy figures
         "models": [],
         "measurements": [],
         "errors": [],
@@ -372,6 +385,7 @@ def calibrate(
             cancelled = True
             report["errors"].append({"model": model, "step": runner.current, "error": "cancelled by the user"})
             break
+    report["host_load"]["end_load_1m"] = host_load()["load_1m"]
     report["complete"] = not report["errors"] and not cancelled
     report.setdefault("status", "complete" if report["complete"] else "cancelled" if cancelled else "failed")
     return report

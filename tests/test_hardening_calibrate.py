@@ -47,6 +47,8 @@ def test_a_run_of_truncated_streams_is_kept_but_never_complete() -> None:
     assert speed and all(m["stream_status"] == "truncated" for m in speed)
     assert report["complete"] is False
     assert any(e["step"] == "speed" and "no clean stream" in e["error"] for e in report["errors"])
+    load = report["host_load"]  # what else ran on the host is recorded, for the noisy-run warning
+    assert load["cpus"] and set(load) >= {"load_1m", "busy", "end_load_1m"}
     entry = next(iter(report["models"][0]["speed"].values()))
     assert entry["decode_tps"] is None and entry["excluded"]["count"] == 3
     assert entry["excluded"]["why"] == ["truncated"]

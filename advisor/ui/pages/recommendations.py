@@ -124,11 +124,21 @@ def _calibration_notes(calibration: dict[str, Any] | None, hardware: dict[str, A
         st.warning(
             f"Calibration run `{run}` is **noisy**: decode spread {worst[2]:.0f}% on {worst[0]} ({worst[1]})"
             + (f" and {len(noisy) - 1} more probe(s)" if len(noisy) > 1 else "")
-            + f", against a goal of ≤ {NOISY_SPREAD_PCT:g}%. The host was probably busy; its shift of the "
-            "predictions is less certain. Close other work and run it again.",
+            + f", against a goal of ≤ {NOISY_SPREAD_PCT:g}%. "
+            + _load_words(calibration)
+            + "Its shift of the predictions is less certain. Close other work and run it again.",
             icon=":material/ssid_chart:",
         )
         go_button("calibrate", "Run the calibration again", key="go-calibrate-noisy")
+
+
+def _load_words(calibration: dict[str, Any]) -> str:
+    """What the run recorded about the host's load when it started, in words."""
+    load = calibration.get("host_load") or {}
+    if load.get("load_1m") is None:
+        return "The host was probably busy. "
+    busy = "busy" if load.get("busy") else "not obviously busy"
+    return f"The host was {busy} when it started (load average {load['load_1m']:g} on {load.get('cpus')} CPUs). "
 
 
 def _hardware_notes(hardware: dict[str, Any]) -> None:
