@@ -1043,17 +1043,44 @@ class UntrustedCache(ValueError):
     """A skops file names types save_predictor never writes."""
 
 
-def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
-    """Persist the fitted regressors and interval quantiles with skops (never pickle), atomically."""
-    import skops.io as sio
-
-    payload: dict[str, Any] = {
+def _scalars(predictor: SpeedPredictor) -> dict[str, Any]:
+    """The fitted figures beside the trees, as JSON-able values (both cache formats store these)."""
+    return {
         "trained_rows": predictor.trained_rows,
         "prefill_slope": predictor.prefill_slope,
         "longest_prompt": predictor.longest_prompt,
         "overhead_ms": {k: list(v) for k, v in predictor.overhead_ms.items()},
         "overhead_basis": predictor.overhead_basis,
         "backend_prefill_shift": {k: list(v) for k, v in predictor.backend_prefill_shift.items()},
+    }
+
+
+def _from_scalars(
+    tg: TargetModel | None, pp: TargetModel | None, knowledge: Knowledge, saved: dict[str, Any]
+) -> SpeedPredictor:
+    """A SpeedPredictor from its two target models and what _scalars wrote."""
+    return SpeedPredictor(
+        tg,
+        pp,
+        knowledge,
+        int(saved["trained_rows"]),
+        prefill_slope=float(saved["prefill_slope"]),
+        longest_prompt=float(saved["longest_prompt"]),
+        overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in saved["overhead_ms"].items()},
+        overhead_basis=str(saved["overhead_basis"]),
+        backend_prefill_shift={
+            k: (float(v[0]), int(v[1]), float(v[2]), float(v[3]))
+            for k, v in saved.get("backend_prefill_shift", {}).items()
+        },
+    )
+
+
+def save_predictor(predictor: SpeedPredictor, path: Path) -> None:
+    """Persist the fitted regressors and interval quantiles with skops (never pickle), atomically."""
+    import skops.io as sio
+
+    payload: dict[str, Any] = {
+        **_scalars(predictor),
     }
     for name, model in (("tg", predictor.tg), ("pp", predictor.pp)):
         if model is not None:
@@ -1095,20 +1122,7 @@ def load_predictor(path: Path, knowledge: Knowledge) -> SpeedPredictor:
             if entry
             else None
         )
-    return SpeedPredictor(
-        models["tg"],
-        models["pp"],
-        knowledge,
-        int(payload["trained_rows"]),
-        prefill_slope=float(payload["prefill_slope"]),
-        longest_prompt=float(payload["longest_prompt"]),
-        overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in payload["overhead_ms"].items()},
-        overhead_basis=str(payload["overhead_basis"]),
-        backend_prefill_shift={
-            k: (float(v[0]), int(v[1]), float(v[2]), float(v[3]))
-            for k, v in payload.get("backend_prefill_shift", {}).items()
-        },
-    )
+    return _from_scalars(models["tg"], models["pp"], knowledge, payload)
 
 
 def knowledge_digest(directory: Path) -> str:
@@ -1192,12 +1206,7 @@ def compiled_arrays(predictor: SpeedPredictor, *, digest: str) -> dict[str, np.n
     meta: dict[str, Any] = {
         "digest": digest,
         "scikit_learn": importlib.metadata.version("scikit-learn"),
-        "trained_rows": predictor.trained_rows,
-        "prefill_slope": predictor.prefill_slope,
-        "longest_prompt": predictor.longest_prompt,
-        "overhead_ms": {k: list(v) for k, v in predictor.overhead_ms.items()},
-        "overhead_basis": predictor.overhead_basis,
-        "backend_prefill_shift": {k: list(v) for k, v in predictor.backend_prefill_shift.items()},
+        **_scalars(predictor),
         "targets": {},
     }
     arrays: dict[str, np.ndarray] = {}
@@ -1234,20 +1243,7 @@ def load_compiled(path: Path, knowledge: Knowledge, *, digest: str) -> SpeedPred
             (float(entry["calibrated_q"][0]), float(entry["calibrated_q"][1])),
             TreeEnsemble.from_arrays(data, f"{name}.spread") if entry["spread"] else None,
         )
-    return SpeedPredictor(
-        models["tg"],
-        models["pp"],
-        knowledge,
-        int(meta["trained_rows"]),
-        prefill_slope=float(meta["prefill_slope"]),
-        longest_prompt=float(meta["longest_prompt"]),
-        overhead_ms={k: (float(v[0]), float(v[1]), float(v[2])) for k, v in meta["overhead_ms"].items()},
-        overhead_basis=str(meta["overhead_basis"]),
-        backend_prefill_shift={
-            k: (float(v[0]), int(v[1]), float(v[2]), float(v[3]))
-            for k, v in meta.get("backend_prefill_shift", {}).items()
-        },
-    )
+    return _from_scalars(models["tg"], models["pp"], knowledge, meta)
 
 
 def _save_compiled_quietly(predictor: SpeedPredictor, path: Path, digest: str) -> None:
