@@ -7,11 +7,14 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import get_args
 
 from advisor.errors import KnowledgeError
 from advisor.knowledge import TIER_WORDS, _check_date, _check_url, hardware_tokens
+from advisor.schemas import Task
 
-TRAITS = ("fim", "reasoning_tokens", "runtime", "diffusion_steps", "diffusion_canvas_tokens")
+TRAITS = ("fim", "reasoning_tokens", "runtime", "diffusion_steps", "diffusion_canvas_tokens", "specialist")
+WORKFLOW_TASKS: tuple[str, ...] = get_args(Task)
 WHOLE_NUMBER_TRAITS = ("reasoning_tokens", "diffusion_steps", "diffusion_canvas_tokens")
 # Runtimes the speed predictor can place a model on (llama.cpp, Ollama); a model served only by another runtime
 # stays listed, excluded with the runtime named.
@@ -53,6 +56,11 @@ class DecisionCatalog:
     def is_fim(self, model_id: str) -> bool:
         found = self.trait(model_id, "fim")
         return found is not None and found.value == "yes"
+
+    def specialist(self, model_id: str) -> tuple[str, ...]:
+        """The workflow tasks a model is trained for when it is a task specialist (sourced trait), else ()."""
+        found = self.trait(model_id, "specialist")
+        return specialist_tasks(found.value) if found else ()
 
     def runtime(self, model_id: str) -> Sourced | None:
         """The runtime that serves a model when it is not llama.cpp/Ollama (a sourced trait), else None."""
@@ -118,6 +126,15 @@ def load_catalog(directory: Path) -> DecisionCatalog:
             raise KnowledgeError(f"{path}, row {line}: trait '{row['trait']}' must be one of {', '.join(TRAITS)}")
         if row["trait"] in WHOLE_NUMBER_TRAITS and not row["value"].isdigit():
             raise KnowledgeError(f"{path}, row {line}: {row['trait']} '{row['value']}' must be a whole number")
+        if row["trait"] == "specialist":
+            tasks = specialist_tasks(row["value"])
+            unknown = [t for t in tasks if t not in WORKFLOW_TASKS]
+            if unknown or not tasks:
+                raise KnowledgeError(
+                    f"{path}, row {line}: specialist '{', '.join(unknown) or row['value']}' is not a workflow task; "
+                    "name the task(s) "
+                    f"the model is trained for, separated by '|', from: {', '.join(WORKFLOW_TASKS)}"
+                )
         traits.setdefault(row["model_id"], {})[row["trait"]] = Sourced(
             row["value"], row["source_url"], row["source_date"], row.get("note", "")
         )
@@ -132,6 +149,11 @@ def load_catalog(directory: Path) -> DecisionCatalog:
             raise KnowledgeError(f"{path}, row {line}: price_usd {price} must be between 0 and 10,000,000")
         prices.append(DevicePrice(row["device"], price, row["source_url"], row["source_date"], row.get("note", "")))
     return DecisionCatalog(traits, tuple(prices), load_serving(directory))
+
+
+def specialist_tasks(value: str) -> tuple[str, ...]:
+    """'tool-calling|extraction' -> ('tool-calling', 'extraction')."""
+    return tuple(t.strip() for t in value.split("|") if t.strip())
 
 
 @lru_cache(maxsize=4)

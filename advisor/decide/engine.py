@@ -304,6 +304,8 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         choice["rig"] = runs_here.rig.as_json()
     if runs_here is not None and runs_here.engine_note:
         choice["engine_note"] = runs_here.engine_note
+    if runs_here is not None and runs_here.specialist:
+        choice["specialist"] = runs_here.specialist  # a task specialist: a candidate only for its own task(s)
     if runs_here is not None and runs_here.runtime_comparison:
         choice["runtime_comparison"] = [
             {
@@ -518,6 +520,7 @@ def _candidates(ranked: list[Scored]) -> list[dict[str, Any]]:
                 "usd_per_accepted": scored.cost_per_request / max(o.success, 1e-6),
                 "objective_usd": round(scored.objective, 6),
                 **({"time_model": o.time_model, "note": o.note} if o.time_model == "diffusion" else {}),
+                **({"specialist": o.specialist} if o.specialist else {}),
             }
         )
     return out

@@ -97,6 +97,7 @@ class Option:
     engine_note: str | None = None  # batching servers / rigs: how the figures were modelled, with their label
     serving: tuple[tuple[str, str | int | float], ...] | None = None  # batching server: concurrency, throughput, label
     rig: RigFactor | None = None  # a multi-device rig: the decode factor applied against one device, labelled
+    specialist: str | None = None  # local: the task(s) a task-specialist model is trained for (model_traits.csv)
 
     @property
     def ttft_s(self) -> float:
@@ -510,6 +511,12 @@ def _unfit(ctx: Context, spec: ModelSpec, context: int) -> str | None:
             f"served only by {served.value} ({served.source_url}); no llama.cpp or Ollama build, so its speed here "
             "cannot be predicted — calibrate it with that runtime to judge it"
         )
+    trained_for = ctx.catalog.specialist(spec.id)
+    if trained_for and ctx.workflow.task not in trained_for:
+        return (
+            f"a {' / '.join(trained_for)} specialist (knowledge/model_traits.csv): a candidate only for "
+            f"{' / '.join(trained_for)} workflows, not {ctx.workflow.task}"
+        )
     if ctx.workflow.task == "autocomplete" and not ctx.catalog.is_fim(spec.id):
         return "not a FIM-trained code model (autocomplete needs fill-in-the-middle; knowledge/model_traits.csv)"
     if spec.context_k and context > spec.context_k * 1024:
@@ -542,6 +549,7 @@ def _local_option(
     reasoning = reasoning_tokens(
         spec.id, spec.reasoning, ctx.catalog, workflow, hosted=False, typical=spec.typical_thinking_tokens
     )
+    trained_for = ctx.catalog.specialist(spec.id)
     return Option(
         kind="local",
         model=spec.id,
@@ -562,8 +570,21 @@ def _local_option(
         success_basis=basis,
         basis=option_basis,
         memory_required_gb=required_gb,
-        notes=(f"capability: {score.basis}", f"success: {basis}", f"reasoning: {reasoning.basis}"),
+        notes=(
+            f"capability: {score.basis}",
+            f"success: {basis}",
+            f"reasoning: {reasoning.basis}",
+            *((f"specialist: {specialist_note(ctx.catalog, spec.id)}",) if trained_for else ()),
+        ),
+        specialist="|".join(trained_for) or None,
     )
+
+
+def specialist_note(catalog: DecisionCatalog, model_id: str) -> str:
+    """Which task(s) a specialist is trained for, with the trait's source."""
+    found = catalog.trait(model_id, "specialist")
+    assert found is not None
+    return f"trained for {' / '.join(catalog.specialist(model_id))} only ({found.source_url}, {found.source_date})"
 
 
 ASSUMED_DIFFUSION_STEPS = 48

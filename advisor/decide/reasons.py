@@ -169,6 +169,8 @@ def lens_reasons(
             f"(the best published is {best:.0f}, {best_model}; frontier = within {FRONTIER_MARGIN:g} points of it); "
             f"{o.model} scores {capability_phrase(o)} and {meets} it"
         )
+        if o.specialist:
+            capability += f" ({o.model} is a {o.specialist.replace('|', ' / ')} specialist, trained for this task)"
         if workflow.capability == "frontier":
             capability += (
                 ", routed to hosted"
