@@ -448,6 +448,16 @@ def _workflow_section(w: dict[str, Any]) -> list[str]:
     return out
 
 
+def runtime_basis(row: dict[str, Any]) -> str:
+    """basis: N sourced pairs, median ratio x (range a–b) for a published runtime row; else where the figure is from."""
+    if row.get("pairs") and row.get("ratio_range"):
+        low, high = row["ratio_range"]
+        return (
+            f"{row['pairs']} sourced pairs, median ratio {row['ratio_to_llama_cpp']:.2f} (range {low:.2f}–{high:.2f})"
+        )
+    return {"measured": "measured here", "calibrated": "calibrated here"}.get(str(row.get("label")), "speed predictor")
+
+
 def _local_deployment_section(w: dict[str, Any]) -> list[str]:
     """The choice's time model, the same model on other runtimes, and what a local choice leaves to the team."""
     out: list[str] = []
@@ -460,11 +470,12 @@ def _local_deployment_section(w: dict[str, Any]) -> list[str]:
             "",
             "The same model on other runtimes here:",
             "",
-            "| runtime | decode | s/accepted | label |",
-            "|---|---|---|---|",
+            "| runtime | decode | s/accepted | label | basis |",
+            "|---|---|---|---|---|",
         ]
         out += [
-            f"| {md(r['runtime'])} | {r['decode_tps']:.1f} tok/s | {r['seconds_per_accepted']:.1f} | {md(r['label'])} |"
+            f"| {md(r['runtime'])} | {r['decode_tps']:.1f} tok/s | {r['seconds_per_accepted']:.1f} | {md(r['label'])} "
+            f"| {md(runtime_basis(r))} |"
             for r in rows
         ]
     launch = choice.get("launch") or (choice.get("local") or {}).get("launch")

@@ -40,6 +40,7 @@ from advisor.decide.rank import (
     time_value_usd_per_s,
 )
 from advisor.decide.reasons import gap_warnings, lens_reasons, objective_phrase, why_lost
+from advisor.decide.runtime_pairs import cached_runtime_ratios
 from advisor.decide.serving import SERVING_ENGINE, serving_options, serving_quants
 from advisor.decide.site import device_price_usd, resolve_hardware, site_power_w
 from advisor.knowledge import Knowledge
@@ -314,6 +315,14 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
                 "ttft_s": round(r.ttft_s, 3),
                 "seconds_per_accepted": round(r.seconds_per_accepted, 3),
                 "label": r.label,
+                "decode_tps_interval": [round(r.decode_low, 2), round(r.decode_high, 2)]
+                if r.decode_low is not None and r.decode_high is not None
+                else None,
+                "ratio_to_llama_cpp": None if r.ratio_to_llama_cpp is None else round(r.ratio_to_llama_cpp, 3),
+                "ratio_range": [round(x, 3) for x in r.ratio_range] if r.ratio_range else None,
+                "pairs": r.pairs,
+                "ratio_basis": r.ratio_basis,
+                "sources": list(r.sources),
             }
             for r in runs_here.runtime_comparison
         ]
@@ -578,6 +587,8 @@ def recommend(
     }
     comparisons: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {}
     tables: dict[int, dict[tuple[str, str, str], dict[str, Any]]] = {}
+    # Sourced runtime pairs (knowledge/runtime_pairs.csv) for the side-by-side runtime figures.
+    ratios = cached_runtime_ratios(str(knowledge_dir or get_settings().knowledge_dir))
     workflows = []
     for workflow in profile.workflows:
         if hw.memory_bandwidth_gbs and workflow.input_tokens not in tables:
@@ -621,6 +632,7 @@ def recommend(
             {k: v for k, v in table.items() if k[2] != SERVING_ENGINE},
             calibration if applies else None,
             comparison=comparisons.get(workflow.input_tokens),
+            runtime_ratios=ratios,
         )
         served, served_excluded = serving_options(
             ctx, {k: v for k, v in table.items() if k[2] == SERVING_ENGINE}, calibration if applies else None

@@ -22,6 +22,7 @@ from advisor.decide.latency import (
     reasoning_tokens,
 )
 from advisor.decide.launch import Launch, llama_cpp_launch, mlx_launch, ollama_launch
+from advisor.decide.runtime_pairs import RuntimeRatio
 from advisor.decide.site import COMPUTE_HEADROOM, RigFactor, layer_split_factor
 from advisor.knowledge import Knowledge, ModelSpec
 from advisor.predict import SpeedPredictor, memory_fit
@@ -60,6 +61,13 @@ class RuntimeFigure:
     ttft_s: float
     seconds_per_accepted: float
     label: str
+    decode_low: float | None = None
+    decode_high: float | None = None
+    ratio_to_llama_cpp: float | None = None  # this runtime's decode / llama.cpp's here
+    ratio_range: tuple[float, float] | None = None  # published: the pairs' 80% range
+    pairs: int = 0  # published: sourced pairs behind the ratio (knowledge/runtime_pairs.csv)
+    ratio_basis: str | None = None  # where the figure comes from, in words
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -385,6 +393,7 @@ def local_options(
     calibration: dict[str, Any] | None,
     *,
     comparison: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+    runtime_ratios: dict[tuple[str, str], RuntimeRatio] | None = None,
 ) -> tuple[list[Option], list[Excluded]]:
     """Local candidates that fit memory and context and meet task-specific needs, with their predictions."""
     workflow = ctx.workflow
@@ -441,7 +450,11 @@ def local_options(
         option = replace(
             option,
             runtime_comparison=runtime_figures(
-                ctx, option, by_model.get((model_id, COMPARABLE_QUANT.get(quant, quant)), [])
+                ctx,
+                option,
+                by_model.get((model_id, COMPARABLE_QUANT.get(quant, quant)), []),
+                ratios=runtime_ratios,
+                calibrated_runtime=calibrated_runtime(calibration),
             ),
         )
         options.append(replace(option, launch=launch_for(ctx, spec, option)))
@@ -476,17 +489,108 @@ def launch_for(ctx: Context, spec: ModelSpec, option: Option) -> Launch | None:
     return None
 
 
-def runtime_figures(ctx: Context, option: Option, rows: list[tuple[str, dict[str, Any]]]) -> tuple[RuntimeFigure, ...]:
-    """The option's model and quantization on every runtime predicted here (runtime, prediction), fastest first."""
+def calibrated_runtime(calibration: dict[str, Any] | None) -> str | None:
+    """The runtime this machine's calibration ran on (Ollama, else llama.cpp: embedded and OpenAI-compatible)."""
+    if not calibration:
+        return None
+    return "ollama" if calibration.get("backend", {}).get("kind") == "ollama" else "llama.cpp"
+
+
+def _label(pred: dict[str, Any]) -> str:
+    return {"measured": "measured", "predicted+calibrated": "calibrated"}.get(pred.get("basis", ""), "predicted")
+
+
+def runtime_figures(
+    ctx: Context,
+    option: Option,
+    rows: list[tuple[str, dict[str, Any]]],
+    *,
+    ratios: dict[tuple[str, str], RuntimeRatio] | None = None,
+    calibrated_runtime: str | None = None,
+) -> tuple[RuntimeFigure, ...]:
+    """The option's model and quantization on every runtime here (runtime, prediction), fastest first.
+
+    A runtime the user has not calibrated, on a platform with sourced pairs (knowledge/runtime_pairs.csv), is the
+    llama.cpp figure times the published ratio (label `published`, interval widened by the ratio's 80% range);
+    without pairs it keeps the predictor's own figure for that runtime, labelled as before.
+    """
+    platform = (ctx.hardware.accelerator if ctx.hardware else None) or "cpu"
+    base = next((pred for runtime, pred in rows if runtime == "llama.cpp" and "pred_tg_tok_s" in pred), None)
     out = []
     for runtime, pred in rows:
         if "pred_tg_tok_s" not in pred:
             continue
-        label = {"measured": "measured", "predicted+calibrated": "calibrated"}.get(pred.get("basis", ""), "predicted")
+        label = _label(pred)
+        # The runtime's own calibration (or measurement) wins; a llama.cpp run only shifts llama.cpp's figure.
+        own = label == "measured" or (label == "calibrated" and runtime == calibrated_runtime)
+        ratio = (ratios or {}).get((platform, runtime))
+        if runtime != "llama.cpp" and base is not None and ratio is not None and not own:
+            out.append(_published_figure(ctx, option, runtime, base, pred, ratio))
+            continue
         ttft = local_ttft(ctx.workflow, pred, label).value
         e2e = ttft + option.tokens / max(pred["pred_tg_tok_s"], 1e-9)
-        out.append(RuntimeFigure(runtime, pred["pred_tg_tok_s"], ttft, e2e / max(option.success, 1e-6), label))
+        if runtime == "llama.cpp":
+            basis = f"llama.cpp: the speed predictor ({label})"
+        elif own:
+            basis = f"{runtime}: {label} on this machine with {runtime} itself"
+        else:
+            basis = (
+                f"{runtime}: the speed predictor's backend feature ({label}); no sourced {runtime} / llama.cpp "
+                f"pairs for {platform} in knowledge/runtime_pairs.csv"
+            )
+        out.append(
+            RuntimeFigure(
+                runtime,
+                pred["pred_tg_tok_s"],
+                ttft,
+                e2e / max(option.success, 1e-6),
+                label,
+                decode_low=pred.get("pred_tg_low"),
+                decode_high=pred.get("pred_tg_high"),
+                ratio_to_llama_cpp=pred["pred_tg_tok_s"] / base["pred_tg_tok_s"] if base else None,
+                ratio_basis=basis,
+            )
+        )
     return tuple(sorted(out, key=lambda r: r.seconds_per_accepted))
+
+
+def _published_figure(
+    ctx: Context,
+    option: Option,
+    runtime: str,
+    base: dict[str, Any],
+    own_pred: dict[str, Any],
+    ratio: RuntimeRatio,
+) -> RuntimeFigure:
+    """llama.cpp's figure here times the sourced decode ratio; TTFT by the prefill ratio where enough sources agree."""
+    d = ratio.decode
+    decode = base["pred_tg_tok_s"] * d.median
+    low = (base.get("pred_tg_low") or base["pred_tg_tok_s"]) * d.low
+    high = (base.get("pred_tg_high") or base["pred_tg_tok_s"]) * d.high
+    base_ttft = local_ttft(ctx.workflow, base, _label(base)).value
+    if ratio.prefill is not None and ratio.prefill_applies:
+        ttft = base_ttft / ratio.prefill.median
+        ttft_words = f"TTFT: llama.cpp's / the prefill median {ratio.prefill.median:.2f}"
+    else:
+        # Too few sources on prefill: the runtime's own predicted TTFT stays (the predictor's backend feature).
+        ttft = local_ttft(ctx.workflow, own_pred, _label(own_pred)).value
+        ttft_words = f"TTFT: the speed predictor's {runtime} figure"
+    e2e = ttft + option.tokens / max(decode, 1e-9)
+    return RuntimeFigure(
+        runtime,
+        decode,
+        ttft,
+        e2e / max(option.success, 1e-6),
+        "published",
+        decode_low=low,
+        decode_high=high,
+        ratio_to_llama_cpp=d.median,
+        ratio_range=(d.low, d.high),
+        pairs=d.pairs,
+        ratio_basis=f"{d.words()}: llama.cpp {_label(base)} × the {runtime} / llama.cpp median on {ratio.platform}; "
+        f"{ttft_words} (knowledge/runtime_pairs.csv)",
+        sources=d.sources,
+    )
 
 
 def runtime_sentence(option: Option) -> str | None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from advisor import charts
 from advisor.errors import AdvisorError
-from advisor.report import figure_labels, money, option_label, seconds
+from advisor.report import figure_labels, money, option_label, runtime_basis, seconds
 from advisor.schemas import Workflow
 from advisor.ui import (
     DECISION_TEXT,
@@ -275,9 +275,17 @@ def _card(entry: dict[str, Any], workflow: Workflow, hardware: dict[str, Any]) -
                     "\n".join(
                         f"- {r.get('runtime')}: {r.get('decode_tps', 0):,.1f} tok/s, TTFT {seconds(r.get('ttft_s'))}, "
                         f"{seconds(r.get('seconds_per_accepted'))} per accepted answer {label_badge(r.get('label'))}"
+                        f" — basis: {on_screen(runtime_basis(r))}"
                         for r in runtimes
                     )
                 )
+                published = [r for r in runtimes if r.get("pairs")]
+                if published:
+                    st.caption(
+                        "Published rows: the llama.cpp figure here times the median ratio of sourced pairs (the same "
+                        "model and machine measured on both runtimes, knowledge/runtime_pairs.csv); the interval is "
+                        "widened by the pairs' 80% range. Calibrate with that runtime to replace it with your own."
+                    )
         st.markdown("**Why, lens by lens**")
         st.markdown("\n".join(f"- **{title}** — {entry['reasons'].get(key, '—')}" for key, title in LENSES))
         _what_would_change_it(entry)
