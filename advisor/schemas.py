@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 Accelerator = Literal["apple", "nvidia", "amd", "intel", "cpu"]
 Sensitivity = Literal["public", "internal", "confidential", "regulated"]
@@ -86,6 +87,50 @@ class Workflow(Strict):
     input_tokens: int = Field(default=500, ge=1, le=10_000_000)
     output_tokens: int = Field(default=200, ge=1, le=1_000_000)
     capability: Capability = "routine"
+    # A fixed system prompt / few-shot prefix shared by every request: billed at a provider's cached-input rate.
+    cached_prefix_tokens: int = Field(default=0, ge=0, le=10_000_000)
+    batch: bool = False  # requests can wait for a provider's batch API (hours): only with interactive: false
+
+    @field_validator("cached_prefix_tokens", mode="before")
+    @classmethod
+    def _whole_tokens(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise PydanticCustomError(
+                "prefix_type", "must be a whole number of tokens (the prompt prefix every request shares; 0 when none)"
+            )
+        return v
+
+    @field_validator("cached_prefix_tokens")
+    @classmethod
+    def _prefix_in_prompt(cls, v: int, info: ValidationInfo) -> int:
+        tokens = info.data.get("input_tokens")
+        if tokens is not None and v > tokens:
+            raise PydanticCustomError(
+                "prefix_too_long",
+                "cannot exceed input_tokens ({tokens}): the prefix is part of the prompt; lower it or raise input_tokens",
+                {"tokens": tokens},
+            )
+        return v
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_flag(cls, v: Any) -> Any:
+        if not isinstance(v, bool):
+            raise PydanticCustomError(
+                "batch_type", "must be true or false (true: requests can wait for a provider's batch API)"
+            )
+        return v
+
+    @field_validator("batch")
+    @classmethod
+    def _batch_waits(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("interactive", True):
+            raise PydanticCustomError(
+                "batch_interactive",
+                "batch: true needs interactive: false (a batch API answers within hours, typically up to 24 h, so "
+                "nobody can be waiting); set interactive: false or remove batch",
+            )
+        return v
 
 
 class Profile(Strict):

@@ -9,7 +9,7 @@ from typing import Any
 
 from advisor.decide.capability import CapabilityScale
 from advisor.decide.catalog import DecisionCatalog, cached_catalog
-from advisor.decide.costs import Site, break_even_per_day
+from advisor.decide.costs import Site, break_even_per_day, power_label
 from advisor.decide.leaves import leaves_to_team, local_leg
 from advisor.decide.options import (
     MLX_QUANTS,
@@ -293,6 +293,8 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
         }
     else:
         choice = {"kind": "hosted", "model": o.model, "provider": o.provider, "basis": o.basis}
+        if o.price_basis:
+            choice["price_basis"] = o.price_basis  # the published rates and tiers the token price used
     if o.time_model == "diffusion":
         choice["time_model"] = "diffusion"
         choice["note"] = o.note
@@ -465,6 +467,11 @@ def decision_json(d: Decision, site: Site, *, leaves: list[str] | None = None) -
                 "hosted_usd_per_1k_requests": {
                     "label": "published",
                     "basis": "token prices in knowledge/hosted.csv (price_date per row); reasoning tokens billed as output",
+                    **(
+                        {"price": d.best_hosted.option.price_basis}
+                        if d.best_hosted and d.best_hosted.option.price_basis
+                        else {}
+                    ),
                 },
                 "break_even_requests_per_day": {"label": "predicted", "basis": "per accepted answer"},
             },
@@ -559,6 +566,7 @@ def recommend(
     hw, hw_info = resolve_hardware(profile.hardware, detected, knowledge, calibration)
     price, price_basis = device_price_usd(hw, profile.costs, catalog)
     power, power_basis = site_power_w(hw)
+    power_basis = power_label(power_basis, hw_info["how"].get("power_w"))
     costs = profile.costs.model_copy(update={"hardware_usd": price})
     site = Site(costs, price, power)
     scale = CapabilityScale(knowledge)
@@ -639,7 +647,7 @@ def recommend(
         )
         local += served
         excluded += served_excluded
-        hosted, hosted_excluded = hosted_options(ctx)
+        hosted, hosted_excluded = hosted_options(ctx, calibration=calibration)  # an endpoint, not this machine
         decision = decide(workflow, local, hosted, excluded + hosted_excluded, profile, site, scale)
         leaves = None
         if decision.choice is not None:

@@ -13,12 +13,13 @@ from typing import Any
 
 from advisor.decide.capability import TASK_AREA, CapabilityScale, Score, success_probability
 from advisor.decide.catalog import PREDICTED_RUNTIMES, DecisionCatalog
-from advisor.decide.costs import Site, hosted_cost_per_request
+from advisor.decide.costs import Site, hosted_price
 from advisor.decide.latency import (
     ASSUMED_HOSTED_TPS,
     Figure,
     hosted_ttft,
     local_ttft,
+    measured_hosted,
     reasoning_tokens,
 )
 from advisor.decide.launch import Launch, llama_cpp_launch, mlx_launch, ollama_launch
@@ -95,6 +96,7 @@ class Option:
     decode_low: float | None = None
     decode_high: float | None = None
     hosted_usd_per_request: float | None = None  # token prices (hosted only)
+    price_basis: str | None = None  # hosted: the published rates and tiers the token price used
     notes: tuple[str, ...] = field(default_factory=tuple)
     runtime_comparison: tuple[RuntimeFigure, ...] = ()  # local: the same model on each runtime predicted here
     time_model: str = "autoregressive"  # autoregressive | diffusion
@@ -778,8 +780,12 @@ def _measured_option(
     return replace(option, notes=(*option.notes, f"measured on this machine, run {run}"))
 
 
-def hosted_options(ctx: Context) -> tuple[list[Option], list[Excluded]]:
+def hosted_options(
+    ctx: Context, *, calibration: dict[str, Any] | None = None
+) -> tuple[list[Option], list[Excluded]]:
     """Every priced hosted offer, with published or (labelled) assumed speed, and its token prices.
+
+    An offer the user calibrated through the OpenAI-compatible backend takes its measured TTFT and decode rate.
 
     Autocomplete has no hosted option: no catalog offer is a fill-in-the-middle endpoint.
     """
@@ -803,14 +809,18 @@ def hosted_options(ctx: Context) -> tuple[list[Option], list[Excluded]]:
         if row.get("max_output_k") and reasoning.value + workflow.output_tokens > row["max_output_k"] * 1000:
             excluded.append(Excluded(row["id"], f"output exceeds its {row['max_output_k']:g}K maximum"))
             continue
-        tps = row.get("typical_tps")
-        ttft = hosted_ttft(row, workflow, ctx.network_rtt_ms)
+        measured = measured_hosted(row, calibration, offers=ctx.knowledge.hosted)
+        tps = (measured.decode_tps if measured else None) or row.get("typical_tps")
+        ttft = hosted_ttft(row, workflow, ctx.network_rtt_ms, measured=measured)
         basis_speed = "published" if row.get("typical_ttft_s") and tps else "assumed"
+        basis_speed = "measured" if measured and measured.decode_tps else basis_speed
+        price = hosted_price(row, workflow, workflow.output_tokens + reasoning.value)
         notes = [
             f"capability: {score.basis}",
             f"success: {basis}",
             f"reasoning: {reasoning.basis}",
             f"TTFT: {ttft.basis}",
+            f"price: {price.basis}",
         ]
         if not tps:
             notes.append(f"decode: assumed {ASSUMED_HOSTED_TPS:g} tok/s (no published figure)")
@@ -821,7 +831,7 @@ def hosted_options(ctx: Context) -> tuple[list[Option], list[Excluded]]:
                 provider=row["provider"],
                 ttft=ttft,
                 decode_tps=tps or ASSUMED_HOSTED_TPS,
-                decode_label="published" if tps else "assumed",
+                decode_label=("measured" if measured and measured.decode_tps else "published") if tps else "assumed",
                 reasoning=reasoning,
                 answer_tokens=float(workflow.output_tokens),
                 score=score,
@@ -831,12 +841,8 @@ def hosted_options(ctx: Context) -> tuple[list[Option], list[Excluded]]:
                 success_high=high,
                 success_basis=basis,
                 basis=basis_speed,
-                hosted_usd_per_request=hosted_cost_per_request(
-                    workflow.input_tokens,
-                    workflow.output_tokens + reasoning.value,
-                    row["input_usd_per_m"],
-                    row["output_usd_per_m"],
-                ),
+                hosted_usd_per_request=price.usd_per_request,
+                price_basis=price.basis,
                 notes=tuple(notes),
             )
         )
