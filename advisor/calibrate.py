@@ -303,7 +303,7 @@ def calibrate(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "label": "measured",
         "suite": {"name": suite.name, "version": suite.version, "quick": quick, "timeout_s": timeout},
-        "backend": {"kind": backend.kind, "version": _safe_version(backend)},
+        "backend": {"kind": backend.kind, "version": _safe_version(backend), "url": _public_url(backend)},
         "hardware": hardware,
         "bandwidth_probe": bandwidth_probe,
         "host_load": host_load(),  # what else was running when the run started: a busy host makes noisy figures
@@ -575,6 +575,19 @@ def summarize(info: ModelInfo, measurements: list[Measurement]) -> dict[str, Any
             "tokens_per_accepted": generated / successes if successes else None,
         },
     }
+
+
+def _public_url(backend: Any) -> str | None:
+    """The server a run measured (a hosted endpoint's measured TTFT is matched by it), without credentials or query."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = getattr(backend, "base_url", None)
+    if not url:
+        return None
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _safe_version(backend: Backend) -> str:

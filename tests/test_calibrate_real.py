@@ -168,6 +168,8 @@ def test_openai_cli_calibration_against_real_llama_server(llama_server: LlamaSer
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert report["complete"] and report["models"][0]["model"] == "smollm2"
+    # The server is recorded (a hosted endpoint's measured TTFT is matched by it; a loopback one never is).
+    assert report["backend"]["url"] == llama_server.url.rstrip("/")
     speed = report["models"][0]["speed"]["decode@64"]
     assert speed["decode_tps"]["median"] > 0 and speed["ttft_s"]["median"] > 0
     # llama-cpp-python's server streams no usage: prompt tokens come from its tokenizer endpoint.

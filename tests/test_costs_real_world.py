@@ -198,3 +198,13 @@ def test_hosted_ttft_grows_with_the_prompt(knowledge: Knowledge) -> None:
     short = offers(Workflow(name="w", input_tokens=300), knowledge)
     long = offers(Workflow(name="w", input_tokens=30_000), knowledge)
     assert short and all(long[k].ttft_s > short[k].ttft_s for k in short)
+
+
+def test_a_report_records_the_endpoint_without_credentials() -> None:
+    from advisor.calibrate import _public_url
+
+    class Backend:
+        base_url = "https://user:secret@api.example.com:8443/v1?key=abc"
+
+    assert _public_url(Backend()) == "https://api.example.com:8443/v1"
+    assert _public_url(object()) is None

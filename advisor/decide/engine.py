@@ -373,7 +373,12 @@ def option_json(scored: Scored, *, workflow: Workflow) -> dict[str, Any]:
             "need": round(o.threshold, 1),
             "shortfall": round(o.shortfall, 1),
         },
-        "objective": {"value_usd": round(scored.objective, 6), "over_budget_s": round(scored.over_budget_s, 3)},
+        "objective": {
+            "value_usd": round(scored.objective, 6),
+            "over_budget_s": round(scored.over_budget_s, 3),
+            # seconds per accepted answer with the capability-uncertainty premium: what the budget is held against
+            "penalised_seconds_per_accepted": round(scored.penalised_seconds, 6),
+        },
         "notes": list(o.notes),
     }
 
@@ -447,6 +452,7 @@ def decision_json(d: Decision, site: Site, *, leaves: list[str] | None = None) -
             "description": objective_phrase(workflow),
             "time_value_usd_per_hour": round(time_value_usd_per_s(workflow) * 3600, 4),
             "value_usd": chosen["objective"]["value_usd"] if chosen else None,
+            "penalised_seconds_per_accepted": chosen["objective"]["penalised_seconds_per_accepted"] if chosen else None,
             "label": "assumed",
         },
         "cost": {

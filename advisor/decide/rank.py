@@ -1,7 +1,10 @@
 """One continuous objective per workflow, the choice it makes, and the volumes at which that choice would flip.
 
-objective = risk x (dollars + time value x (seconds + OVER_BUDGET_WEIGHT x seconds over the budget)) / p
-  per attempt: dollars, seconds, seconds beyond the budget; divided by p: per accepted answer (retries at 1/p)
+objective = procurement x risk x (dollars + time value x seconds) / p + time value x OVER_BUDGET_WEIGHT x over
+  per attempt: dollars, seconds; divided by p: per accepted answer (retries at 1/p)
+  over = max(0, risk x seconds / p - budget): the penalised seconds per accepted answer beyond the budget. The
+    budget term is the same for every option (no procurement factor), so a tighter budget can only move the choice
+    to one with fewer penalised seconds per accepted answer (tests/test_recommend.py checks this property).
   risk = 1 + UNCERTAINTY_PENALTY x (width of the capability score's 80% interval) / 100   (uncertainty penalised)
 The time value follows the latency lens (a person waiting vs a batch) scaled by the iteration lens; a
 prototype's hosted options carry a procurement factor. Meeting the capability need comes first: options are
@@ -81,9 +84,10 @@ def score(option: Option, workflow: Workflow, site: Site, requests_per_day: floa
     dollars = risk * cost / p
     over = max(0.0, option.e2e_s - workflow.latency_budget_s)
     value = time_value_usd_per_s(workflow)
-    objective = dollars + value * seconds + value * OVER_BUDGET_WEIGHT * risk * over / p
+    objective = dollars + value * seconds
     if option.kind in ("hosted", "hybrid") and workflow.iteration == "prototype":
         objective *= PROTOTYPE_HOSTED_FACTOR
+    objective += value * OVER_BUDGET_WEIGHT * max(0.0, seconds - workflow.latency_budget_s)
     return Scored(option, cost, option.e2e_s / p, cost / p, seconds, dollars, over, objective)
 
 
@@ -139,8 +143,8 @@ class _Vectorised:
         p = self.p[:, None] if success is None else success
         seconds = self.t[:, None] / p
         dollars = cost / p
-        over = np.maximum(0.0, self.t[:, None] - self.budget * np.asarray(budget)) / p
-        objective = (dollars + self.value * seconds + self.value * OVER_BUDGET_WEIGHT * over) * self.factor[:, None]
+        over = np.maximum(0.0, seconds - self.budget * np.asarray(budget))
+        objective = (dollars + self.value * seconds) * self.factor[:, None] + self.value * OVER_BUDGET_WEIGHT * over
         key = self.penalty[:, None] + objective * (1 + self.tie[:, None])
         return np.asarray(np.argmin(key, axis=0))
 
