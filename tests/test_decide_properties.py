@@ -69,6 +69,7 @@ def chosen(entry: dict[str, Any]) -> str | None:
     return None if c is None else f"{c['model']}|{c.get('quantization')}|{c.get('runtime')}|{c.get('provider')}"
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 @PROPERTY
 @given(workflow=workflows, sunk=st.booleans())
 def test_one_request_more_changes_the_choice_only_at_a_reported_flip_point(
@@ -85,6 +86,7 @@ def test_one_request_more_changes_the_choice_only_at_a_reported_flip_point(
         assert any(volume <= x <= volume + 1.05 for x in above + steps), (here["flip_points"], steps)
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 @PROPERTY
 @given(workflow=workflows)
 def test_a_higher_capability_need_never_yields_a_lower_scored_choice(workflow: dict[str, Any], env: Env) -> None:
@@ -98,6 +100,7 @@ def test_a_higher_capability_need_never_yields_a_lower_scored_choice(workflow: d
     assert scores == sorted(scores), scores
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 @PROPERTY
 @given(workflow=workflows)
 def test_the_verdict_has_a_gap_whenever_the_choice_misses_the_budget_or_the_need(
@@ -182,6 +185,7 @@ def test_a_published_score_beats_an_imputed_one_on_a_tie(knowledge: Knowledge) -
     assert ranked[0].option.model == "z-published"
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 @PROPERTY
 @given(workflow=workflows)
 def test_hybrid_only_where_allowed_and_between_its_legs(workflow: dict[str, Any], env: Env) -> None:

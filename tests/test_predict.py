@@ -260,6 +260,7 @@ def test_a_measurement_speaks_most_for_models_of_its_own_size() -> None:
     assert both < 0  # the same-size measurement dominates
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 def test_skops_round_trip_and_cache(
     predictor: SpeedPredictor, knowledge: Knowledge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -343,6 +344,7 @@ def tamper(path: Path, marker: Path) -> None:
             dst.writestr(name, data)
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 def test_a_tampered_cache_is_refused_refitted_and_never_run(
     predictor: SpeedPredictor,
     knowledge: Knowledge,
@@ -471,6 +473,7 @@ def test_predict_speed_cli_with_measured(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "nope.csv" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 def test_the_evaluation_reports_every_figure_against_the_baseline() -> None:
     import importlib.util
 

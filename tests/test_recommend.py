@@ -89,6 +89,7 @@ workflows = st.builds(
 PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 @PROPERTY
 @given(workflow=workflows, memory=st.sampled_from([4, 12, 24, 80]))
 def test_regulated_never_hosted_and_local_choices_fit(
@@ -120,6 +121,7 @@ def test_regulated_never_hosted_and_local_choices_fit(
     }
 
 
+@pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
 @PROPERTY
 @given(workflow=workflows, shrink=st.floats(0.05, 0.95))
 def test_tighter_latency_budget_never_gives_a_slower_choice(
