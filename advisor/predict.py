@@ -60,6 +60,11 @@ CALIBRATION_PRIOR_ROWS = 0.5  # how many measurements the fitted model's guess i
 # A measurement speaks less for a model of very different size (a 135M calibration model is overhead bound,
 # an 8B one bandwidth bound): its weight falls by e for every e^2 (~7x) in active parameters between them.
 SIZE_TRANSFER_SCALE = 2.0
+# Prefill misses are mostly a build's and its settings' own (threads, flash attention, ubatch, kernels): between
+# two models of one size on one published setup, the second's log error is ~0.95x the first's (median-loss fit
+# over 100 such pairs of the held-out-device evaluation), decode's ~0.8x. So one prefill measurement is trusted
+# further than one decode measurement: a prior of 0.25 rows keeps 80% of a same-size residual, 0.5 keeps 67%.
+PRIOR_ROWS = {"tg": CALIBRATION_PRIOR_ROWS, "pp": 0.25}
 RANDOM_STATE = 0
 # Physical bounds a row's numbers must respect (README "How prediction works"); outside them the row gets a reason.
 BOUNDS: dict[str, tuple[float, float, str]] = {
@@ -124,6 +129,12 @@ def backend_family(backend: str | None) -> str:
         if fam in text:
             return fam
     return "other"
+
+
+def runtime_label(row: dict[str, Any]) -> str:
+    """The runtime a row ran on, as labelled (llama.cpp-cuda, ik_llama.cpp-cpu, ollama): one build and its
+    settings, which a calibration measures; backend_family groups labels the trees learn alike."""
+    return str(row.get("backend") or "").strip().lower()
 
 
 def _num(value: Any) -> float | None:
@@ -372,7 +383,9 @@ def fit_target(
     # The expected error size is learned out of fold too, so the quantiles of error / expected error are
     # those of hardware neither model saw.
     expected = np.maximum(out_of_fold(X, np.abs(resid), g, make=_spread_regressor), MIN_SPREAD)
-    calibrated, weights, owners = calibrated_residuals(resid, np.array(setups)[ok], X["log_active_b"].to_numpy())
+    calibrated, weights, owners = calibrated_residuals(
+        resid, np.array(setups)[ok], X["log_active_b"].to_numpy(), prior=PRIOR_ROWS[name]
+    )
     model = _fit(make(), X[FEATURES], target)
     spread = _fit(_spread_regressor(), X[FEATURES], np.abs(resid))
     zero_shot_q = _quantiles(resid / expected)
@@ -537,10 +550,10 @@ def _fit(model: Any, X: pd.DataFrame, y: np.ndarray) -> Any:
 
 
 def calibrated_residuals(
-    resid: np.ndarray, setups: np.ndarray, log_size: np.ndarray
+    resid: np.ndarray, setups: np.ndarray, log_size: np.ndarray, *, prior: float = CALIBRATION_PRIOR_ROWS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Residuals as one calibration run leaves them: each row shifted by every other single row of its setup
-    (device, runtime family and source: one person's build and settings), shrunk as hardware_shifts does.
+    (device, runtime and source: one person's build and settings), shrunk as hardware_shifts does.
 
     Returns the shifted residuals, weights that make each row count once whatever its setup's size, and
     the row each pair belongs to.
@@ -551,7 +564,7 @@ def calibrated_residuals(
         for i in idx if len(idx) > 1 else ():
             others = idx[idx != i]
             transfer = _transfer(log_size[i] - log_size[others])
-            values.extend(resid[i] - resid[others] * transfer / (transfer + CALIBRATION_PRIOR_ROWS))
+            values.extend(resid[i] - resid[others] * transfer / (transfer + prior))
             weights.extend([1 / len(others)] * len(others))
             owners.extend([i] * len(others))
     return np.array(values), np.array(weights), np.array(owners, dtype=int)
@@ -612,7 +625,7 @@ class SpeedPredictor:
         frame, _ = feature_frame(rows)
         groups = [device_group(str(r.get("hardware_name"))) for r in rows]
         setups = [
-            f"{g}|{backend_family(r.get('backend'))}|{r.get('source_url')}" for g, r in zip(groups, rows, strict=True)
+            f"{g}|{runtime_label(r)}|{r.get('source_url')}" for g, r in zip(groups, rows, strict=True)
         ]
         slope = fit_prefill_slope(rows)
         lengths = [p for r in rows if (p := _num(r.get("prompt_tokens")))]
@@ -690,7 +703,9 @@ class SpeedPredictor:
                 q = model.calibrated_q if measurements else model.zero_shot_q
                 spread = float(ev.spreads[name][k])
                 if measurements:
-                    log_pred += calibration_shift(measurements, float(ev.frame["log_active_b"].iloc[i]))
+                    log_pred += calibration_shift(
+                        measurements, float(ev.frame["log_active_b"].iloc[i]), prior=PRIOR_ROWS[name]
+                    )
                     result["notes"].append(f"{name} shifted by this hardware's {len(measurements)} measurement(s)")
                 result[f"pred_{name}_tok_s"] = math.exp(log_pred)
                 result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread - ev.widen[i])
@@ -904,12 +919,14 @@ def _too_fast(row: dict[str, Any]) -> str | None:
     return None
 
 
-def calibration_shift(measurements: list[tuple[float, float]], log_size: float) -> float:
+def calibration_shift(
+    measurements: list[tuple[float, float]], log_size: float, *, prior: float = CALIBRATION_PRIOR_ROWS
+) -> float:
     """This hardware's residual for a model of log_size: measurements weighted by how close in size they are,
-    shrunk toward the fitted model by CALIBRATION_PRIOR_ROWS (one measurement moves it most of the way)."""
+    shrunk toward the fitted model by `prior` rows (PRIOR_ROWS per target; one measurement moves it most of the way)."""
     weights = _transfer(np.array([m[0] for m in measurements]) - log_size)
     residuals = np.array([m[1] for m in measurements])
-    return float((weights * residuals).sum() / (weights.sum() + CALIBRATION_PRIOR_ROWS))
+    return float((weights * residuals).sum() / (weights.sum() + prior))
 
 
 def device_group(name: str) -> str:

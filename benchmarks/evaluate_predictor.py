@@ -31,6 +31,7 @@ from advisor.predict import (  # noqa: E402
     device_group,
     prompt_mix,
     published_as_usable,
+    runtime_label,
 )
 from advisor.settings import KNOWLEDGE_DIR  # noqa: E402
 
@@ -40,8 +41,22 @@ def mape(pred: list[float], actual: list[float]) -> float | None:
     return round(100 * float(np.mean([abs(p - a) / a for p, a in pairs])), 1) if pairs else None
 
 
-def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> dict[str, object]:
-    """Grouped cross-validation holding out whole hardware or whole models (max_rows: a quicker subset)."""
+# What names one published row in a per-row dump (--rows): the same row in another revision's evaluation.
+ROW_KEY = ("hardware_name", "model_name", "quantization", "backend", "source_url", "prompt_tokens")
+
+
+def row_key(row: dict) -> str:
+    return "|".join(str(row.get(k)) for k in ROW_KEY)
+
+
+def evaluate(
+    group_of: str, folds: int = 5, *, max_rows: int | None = None, per_row: list[dict] | None = None
+) -> dict[str, object]:
+    """Grouped cross-validation holding out whole hardware or whole models (max_rows: a quicker subset).
+
+    per_row, when given, receives one record per scored row and scoring (zero_shot, first_calibration,
+    any_calibration): key, target, ape (|pred - actual| / actual), inside (the 80% band held it)."""
+    records = per_row if per_row is not None else []
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     # Rows as published, completed from the catalog; CPU bandwidth is never assumed here, the predictor does that.
     # "core" rows are those the previous evaluation scored: bits per weight given or an exact quantization-table name.
@@ -101,6 +116,7 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
             "pp_core",
         )
     }
+    any_cal: dict[str, dict[int, list[tuple[float, float]]]] = {"tg": {}, "pp": {}}
     for fold in range(folds):
         train = [r for r in rows + mix_rows if fold_of[key(r)] != fold]
         test = [r for r in rows if fold_of[key(r)] == fold]
@@ -127,6 +143,7 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
                     acc["pp_long_pred"].append(pred["pred_pp_tok_s"])
                     acc["pp_long_act"].append(actual)
                 acc[f"{name}_pred"].append(pred[f"pred_{name}_tok_s"])
+                records.append(_record(row, name, "zero_shot", pred, actual))
                 acc[f"{name}_act"].append(actual)
                 acc[f"{name}_core"].append(float(row["_core"]))
                 if name == "tg":
@@ -147,30 +164,33 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
         if group_of != "hardware":
             continue
         # One calibration run: a single measured row of each held-out device shifts the rest of that device's
-        # rows on the same runtime family from the same source. A calibration measures the user's own runtime
-        # build and settings; rows from one source share those, rows from other people's setups do not.
+        # rows on the same runtime from the same source. A calibration measures the user's own runtime build and
+        # settings; rows from one source on one runtime label share those. Rows of another runtime of the same
+        # family (ik_llama.cpp beside mainline llama.cpp on one CPU: 10x apart in prefill) or from other people's
+        # setups do not: a user calibrates the runtime they will run.
         by_device: dict[tuple[str, str, str], list[dict]] = {}
         for r in test:
-            setup = (device_group(str(r["hardware_name"])), backend_family(r.get("backend")), str(r["source_url"]))
+            setup = (device_group(str(r["hardware_name"])), runtime_label(r), str(r["source_url"]))
             by_device.setdefault(setup, []).append(r)
         for device_rows in by_device.values():
             if len(device_rows) < 2:
                 continue
-            calib, rest = device_rows[0], device_rows[1:]
-            measured = [published_as_usable({**r, "hardware_name": calib["hardware_name"]}) for r in [calib]]
-            rest = [published_as_usable({**r, "hardware_name": calib["hardware_name"]}) for r in rest]
-            measured = [{**r, "context_tokens": 0} for r in measured]
-            rest = [{**r, "context_tokens": 0} for r in rest]
-            for row, pred in zip(rest, model.predict(rest, measured=measured), strict=True):
-                for name in ("tg", "pp"):
-                    actual = _num(row.get(f"{name}_tok_s"))
-                    if not actual or f"pred_{name}_tok_s" not in pred or not _num(calib.get(f"{name}_tok_s")):
-                        continue
-                    if pred.get("interval_widened"):
-                        continue
-                    acc[f"{name}_cal_pred"].append(pred[f"pred_{name}_tok_s"])
-                    acc[f"{name}_cal_act"].append(actual)
-                    acc[f"{name}_cal_in"].append(float(pred[f"pred_{name}_low"] <= actual <= pred[f"pred_{name}_high"]))
+            # The first row calibrates (the figure kept since the first evaluation); then every row in turn, so
+            # the figure does not hang on which model a setup's source happened to list first.
+            for c, calib in enumerate(device_rows):
+                rest = [r for j, r in enumerate(device_rows) if j != c]
+                for row, actual, name, pred in _calibrated(model, calib, rest):
+                    if c == 0:
+                        acc[f"{name}_cal_pred"].append(pred[f"pred_{name}_tok_s"])
+                        acc[f"{name}_cal_act"].append(actual)
+                        acc[f"{name}_cal_in"].append(
+                            float(pred[f"pred_{name}_low"] <= actual <= pred[f"pred_{name}_high"])
+                        )
+                    if c == 0:
+                        records.append(_record(row, name, "first_calibration", pred, actual))
+                    ape = abs(pred[f"pred_{name}_tok_s"] - actual) / actual
+                    inside = float(pred[f"pred_{name}_low"] <= actual <= pred[f"pred_{name}_high"])
+                    any_cal[name].setdefault(row_key(row), []).append((ape, inside))
     out = {
         "held_out": group_of,
         "groups": len(groups),
@@ -233,6 +253,77 @@ def evaluate(group_of: str, folds: int = 5, *, max_rows: int | None = None) -> d
         )
         out["decode"]["rows_after_calibration"] = len(acc["tg_cal_act"])
         out["prefill"]["mape_after_one_calibration_pct"] = mape(acc["pp_cal_pred"], acc["pp_cal_act"])
+        out["prefill"]["coverage_80_after_calibration_pct"] = (
+            round(100 * float(np.mean(acc["pp_cal_in"])), 1) if acc["pp_cal_in"] else None
+        )
+        out["prefill"]["rows_after_calibration"] = len(acc["pp_cal_act"])
+        for name in ("tg", "pp"):
+            for key_, pairs in any_cal[name].items():
+                ape_, inside_ = np.mean(np.array(pairs), axis=0)
+                records.append(
+                    {"key": key_, "target": name, "scoring": "any_calibration", "ape": ape_, "inside": inside_}
+                )
+        for name, label in (("tg", "decode"), ("pp", "prefill")):
+            # Each row's errors averaged over every single-row calibration of its setup: each row counts once.
+            per_row = [np.mean(np.array(v), axis=0) for v in any_cal[name].values()]
+            out[label]["after_any_one_calibration"] = {
+                "rows": len(per_row),
+                "mape_pct": round(100 * float(np.mean([p[0] for p in per_row])), 1) if per_row else None,
+                "median_ape_pct": round(100 * float(np.median([p[0] for p in per_row])), 1) if per_row else None,
+                "coverage_80_pct": round(100 * float(np.mean([p[1] for p in per_row])), 1) if per_row else None,
+            }
+    return out
+
+
+def _record(row: dict, target: str, scoring: str, pred: dict, actual: float) -> dict[str, object]:
+    ape = abs(pred[f"pred_{target}_tok_s"] - actual) / actual
+    inside = float(pred[f"pred_{target}_low"] <= actual <= pred[f"pred_{target}_high"])
+    return {"key": row_key(row), "target": target, "scoring": scoring, "ape": ape, "inside": inside}
+
+
+def compare_rows(ours: list[dict], theirs: list[dict]) -> dict[str, dict[str, object]]:
+    """MAPE and coverage of two per-row dumps on the rows both scored, per target and scoring: a change of
+    predictor judged on the same rows, apart from the rows only one of them answers."""
+    out: dict[str, dict[str, object]] = {}
+    index = {(r["target"], r["scoring"], r["key"]): r for r in theirs}
+    for target, scoring in sorted({(r["target"], r["scoring"]) for r in ours}):
+        mine = {r["key"]: r for r in ours if (r["target"], r["scoring"]) == (target, scoring)}
+        common = [k for k in mine if (target, scoring, k) in index]
+        if not common:
+            continue
+        other = [index[(target, scoring, k)] for k in common]
+        theirs_only = sum(1 for r in theirs if (r["target"], r["scoring"]) == (target, scoring)) - len(common)
+        out[f"{target} {scoring}"] = {
+            "common_rows": len(common),
+            "mape_pct": round(100 * float(np.mean([mine[k]["ape"] for k in common])), 1),
+            "other_mape_pct": round(100 * float(np.mean([r["ape"] for r in other])), 1),
+            "coverage_pct": round(100 * float(np.mean([mine[k]["inside"] for k in common])), 1),
+            "other_coverage_pct": round(100 * float(np.mean([r["inside"] for r in other])), 1),
+            "rows_only_here": len(mine) - len(common),
+            "mape_on_rows_only_here_pct": round(
+                100 * float(np.mean([r["ape"] for k, r in mine.items() if (target, scoring, k) not in index])), 1
+            )
+            if len(mine) > len(common)
+            else None,
+            "rows_only_there": theirs_only,
+        }
+    return out
+
+
+def _calibrated(model: SpeedPredictor, calib: dict, rest: list[dict]) -> list[tuple[dict, float, str, dict]]:
+    """Predictions for the rest of a setup's rows after calibrating on one of them: (row, actual, target, pred)
+    for each target the calibration row measured, leaving out rows answered only through a family or assumption."""
+    measured = [{**published_as_usable(calib), "context_tokens": 0}]
+    queries = [
+        {**published_as_usable({**r, "hardware_name": calib["hardware_name"]}), "context_tokens": 0} for r in rest
+    ]
+    out = []
+    for row, pred in zip(rest, model.predict(queries, measured=measured), strict=True):
+        for name in ("tg", "pp"):
+            actual = _num(row.get(f"{name}_tok_s"))
+            if actual and f"pred_{name}_tok_s" in pred and _num(calib.get(f"{name}_tok_s")):
+                if not pred.get("interval_widened"):
+                    out.append((row, actual, name, pred))
     return out
 
 
@@ -297,6 +388,10 @@ def _ttft_summary(acc: dict[str, list]) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--rows", type=Path, default=None, help="write the held-out-device per-row scores here")
+    parser.add_argument(
+        "--compare", type=Path, default=None, help="a --rows file of another revision to compare on common rows"
+    )
     args = parser.parse_args()
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     import_started = time.perf_counter()
@@ -311,9 +406,15 @@ def main() -> None:
         f"prompt mix, for overhead and runtime shift only) {time.perf_counter() - fit_started:.2f} s"
     )
     started = time.perf_counter()
-    results = [evaluate("hardware"), evaluate("model")]
+    per_row: list[dict] = []
+    results = [evaluate("hardware", per_row=per_row), evaluate("model")]
     for res in results:
         print(json.dumps(res, indent=2))
+    if args.rows:
+        args.rows.write_text(json.dumps(per_row))
+    if args.compare:
+        print("on the rows both revisions scored (held-out devices):")
+        print(json.dumps(compare_rows(per_row, json.loads(args.compare.read_text())), indent=2))
     print(f"evaluated in {time.perf_counter() - started:.1f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

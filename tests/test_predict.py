@@ -250,7 +250,7 @@ def test_intervals_are_as_wide_as_each_kind_of_row_has_earned(predictor: SpeedPr
 
 
 def test_a_measurement_speaks_most_for_models_of_its_own_size() -> None:
-    from advisor.predict import calibration_shift
+    from advisor.predict import PRIOR_ROWS, calibration_shift
 
     same = calibration_shift([(math.log(8.0), -0.6)], math.log(8.0))
     assert same == pytest.approx(-0.4)  # one measurement moves the prediction two thirds of the way
@@ -258,6 +258,9 @@ def test_a_measurement_speaks_most_for_models_of_its_own_size() -> None:
     assert -0.4 < far < -0.05
     both = calibration_shift([(math.log(8.0), -0.6), (math.log(0.135), 0.6)], math.log(8.0))
     assert both < 0  # the same-size measurement dominates
+    # A prefill miss is mostly the build's own and carries over further than a decode miss.
+    prefill = calibration_shift([(math.log(8.0), -0.6)], math.log(8.0), prior=PRIOR_ROWS["pp"])
+    assert prefill == pytest.approx(-0.48) and PRIOR_ROWS["tg"] == pytest.approx(0.5)
 
 
 @pytest.mark.slow  # a property test or a full fit: the full suite runs it, the fast tier need not
@@ -482,8 +485,21 @@ def test_the_evaluation_reports_every_figure_against_the_baseline() -> None:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.evaluate("hardware", folds=3, max_rows=160)
+    per_row: list[dict] = []
+    result = module.evaluate("hardware", folds=3, max_rows=160, per_row=per_row)
     decode, prefill = result["decode"], result["prefill"]
+    # Every row in turn as the calibration row, each scored row counting once; and a per-row dump another
+    # revision's evaluation can be compared with on the rows both scored.
+    for block in (decode, prefill):
+        turn = block["after_any_one_calibration"]
+        assert turn["rows"] >= block["rows_after_calibration"] and 0 < turn["mape_pct"] < 1000
+    scorings = {(r["target"], r["scoring"]) for r in per_row}
+    assert {("tg", "zero_shot"), ("tg", "first_calibration"), ("tg", "any_calibration")} <= scorings
+    assert sum(r["scoring"] == "zero_shot" and r["target"] == "tg" for r in per_row) == decode["rows"]
+    same = module.compare_rows(per_row, per_row)["tg zero_shot"]
+    assert same["mape_pct"] == same["other_mape_pct"] == decode["mape_zero_shot_pct"] and same["rows_only_here"] == 0
+    fewer = module.compare_rows(per_row, [r for r in per_row if r["key"] != per_row[0]["key"]])
+    assert fewer[f"{per_row[0]['target']} {per_row[0]['scoring']}"]["rows_only_here"] == 1
     for key in ("mape_zero_shot_pct", "baseline_roofline_x055_mape_pct", "mape_after_one_calibration_pct"):
         assert 0 < decode[key] < 1000, key
     assert 0 <= decode["coverage_80_pct"] <= 100 and 0 <= decode["coverage_80_after_calibration_pct"] <= 100
