@@ -281,9 +281,19 @@ def _record(row: dict, target: str, scoring: str, pred: dict, actual: float) -> 
     return {"key": row_key(row), "target": target, "scoring": scoring, "ape": ape, "inside": inside}
 
 
-def compare_rows(ours: list[dict], theirs: list[dict]) -> dict[str, dict[str, object]]:
+def read_rows(path: Path) -> list[dict]:
+    """A --rows dump, plain or gzipped (benchmarks/baselines/ keeps earlier revisions' dumps gzipped)."""
+    import gzip
+
+    raw = path.read_bytes()
+    return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+
+
+def compare_rows(ours: list[dict], theirs: list[dict], *, resamples: int = 1000) -> dict[str, dict[str, object]]:
     """MAPE and coverage of two per-row dumps on the rows both scored, per target and scoring: a change of
-    predictor judged on the same rows, apart from the rows only one of them answers."""
+    predictor judged on the same rows, apart from the rows only one of them answers. The 90% interval of the
+    MAPE difference resamples whole devices (a device's rows miss together), so a difference inside it is noise."""
+    rng = np.random.default_rng(0)
     out: dict[str, dict[str, object]] = {}
     index = {(r["target"], r["scoring"], r["key"]): r for r in theirs}
     for target, scoring in sorted({(r["target"], r["scoring"]) for r in ours}):
@@ -292,6 +302,13 @@ def compare_rows(ours: list[dict], theirs: list[dict]) -> dict[str, dict[str, ob
         if not common:
             continue
         other = [index[(target, scoring, k)] for k in common]
+        diff = np.array([mine[k]["ape"] for k in common]) - np.array([r["ape"] for r in other])
+        devices = np.array([k.split("|")[0] for k in common])
+        members = [np.where(devices == d)[0] for d in np.unique(devices)]
+        draws = []
+        for _ in range(resamples):
+            picked = rng.integers(0, len(members), len(members))
+            draws.append(float(np.mean(diff[np.concatenate([members[i] for i in picked])])))
         theirs_only = sum(1 for r in theirs if (r["target"], r["scoring"]) == (target, scoring)) - len(common)
         out[f"{target} {scoring}"] = {
             "common_rows": len(common),
@@ -299,6 +316,7 @@ def compare_rows(ours: list[dict], theirs: list[dict]) -> dict[str, dict[str, ob
             "other_mape_pct": round(100 * float(np.mean([r["ape"] for r in other])), 1),
             "coverage_pct": round(100 * float(np.mean([mine[k]["inside"] for k in common])), 1),
             "other_coverage_pct": round(100 * float(np.mean([r["inside"] for r in other])), 1),
+            "mape_difference_90pct_interval": [round(100 * float(q), 1) for q in np.quantile(draws, [0.05, 0.95])],
             "rows_only_here": len(mine) - len(common),
             "mape_on_rows_only_here_pct": round(
                 100 * float(np.mean([r["ape"] for k, r in mine.items() if (target, scoring, k) not in index])), 1
@@ -414,7 +432,7 @@ def main() -> None:
         args.rows.write_text(json.dumps(per_row))
     if args.compare:
         print("on the rows both revisions scored (held-out devices):")
-        print(json.dumps(compare_rows(per_row, json.loads(args.compare.read_text())), indent=2))
+        print(json.dumps(compare_rows(per_row, read_rows(args.compare)), indent=2))
     print(f"evaluated in {time.perf_counter() - started:.1f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
