@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import advisor.api
+from tests.conftest import SHORT_SUITE_NAME, write_short_suite
 
 REPO = Path(__file__).resolve().parent.parent
 DECISION_TEXTS = ("Run locally", "Route to a hosted API", "Local, with a gap")
@@ -360,8 +361,24 @@ def _wait_for_job(at: AppTest, *, timeout_s: float) -> None:
     pytest.fail(f"calibration did not finish within {timeout_s} s")
 
 
+@pytest.fixture
+def short_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app calibrates with the short suite (one repetition, two tasks: 5 requests, not 17) on the real model.
+
+    The app reads the suite from DEFAULT_SUITE (advisor.settings when a run starts, the Calibrate page for its
+    labels); the default quick suite itself is pinned by test_quick_calibration_cli_writes_measured_report_and_store.
+    """
+    import advisor.settings
+    import advisor.ui.pages.calibrate as calibrate_page
+
+    path = write_short_suite(tmp_path / "suite.yaml")
+    monkeypatch.setattr(advisor.settings, "DEFAULT_SUITE", path)
+    monkeypatch.setattr(calibrate_page, "DEFAULT_SUITE", path)
+    return path
+
+
 @pytest.mark.slow
-def test_quick_calibration_runs_with_progress_and_feeds_recommendations() -> None:
+def test_quick_calibration_runs_with_progress_and_feeds_recommendations(short_suite: Path) -> None:
     from advisor.settings import get_settings
     from advisor.store import MeasurementStore
 
@@ -384,6 +401,7 @@ def test_quick_calibration_runs_with_progress_and_feeds_recommendations() -> Non
     assert saw_progress, "a progress bar is shown while the calibration runs"
     report = at.session_state["dl_calibration"]
     assert report is not None and report["complete"], report and report["errors"]
+    assert report["suite"]["name"] == SHORT_SUITE_NAME
     assert any("Calibration finished" in s.value for s in at.success)
     runs = MeasurementStore(get_settings().store_path).runs()
     assert runs[0]["run_id"] == report["run_id"] and runs[0]["measurements"] == len(report["measurements"])
