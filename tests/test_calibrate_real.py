@@ -22,7 +22,7 @@ from advisor.errors import BackendUnreachable, InputError
 from advisor.settings import DEFAULT_SUITE
 from advisor.store import MeasurementStore
 from advisor.sweep import sweep
-from tests.conftest import LlamaServer, free_port
+from tests.conftest import SHORT_SUITE_NAME, LlamaServer, free_port, write_short_suite
 
 pytestmark = pytest.mark.slow
 DESIGN_METRICS = (
@@ -152,6 +152,10 @@ def test_unwritable_store_is_named(tmp_path: Path) -> None:
 
 
 def test_openai_cli_calibration_against_real_llama_server(llama_server: LlamaServer, tmp_path: Path) -> None:
+    # One repetition of the probes checked below and two tasks (5 requests, not the default quick mode's 17): this
+    # test is about the server path (URL, tokenizer endpoint, task timings); the default quick suite's contents are
+    # pinned by test_quick_calibration_cli_writes_measured_report_and_store.
+    suite = write_short_suite(tmp_path / "suite.yaml", prefill=(512,), decode_tokens=64)
     out = tmp_path / "out.json"
     done = run_cli(
         "calibrate",
@@ -160,6 +164,8 @@ def test_openai_cli_calibration_against_real_llama_server(llama_server: LlamaSer
         "--url",
         llama_server.url,
         "--quick",
+        "--suite",
+        str(suite),
         "--json",
         str(out),
         "--no-probe",
@@ -167,6 +173,7 @@ def test_openai_cli_calibration_against_real_llama_server(llama_server: LlamaSer
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
+    assert report["suite"]["name"] == SHORT_SUITE_NAME
     assert report["complete"] and report["models"][0]["model"] == "smollm2"
     # The server is recorded (a hosted endpoint's measured TTFT is matched by it; a loopback one never is).
     assert report["backend"]["url"] == llama_server.url.rstrip("/")
