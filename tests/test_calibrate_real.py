@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ from advisor.errors import BackendUnreachable, InputError
 from advisor.settings import DEFAULT_SUITE
 from advisor.store import MeasurementStore
 from advisor.sweep import sweep
-from tests.conftest import SHORT_SUITE_NAME, LlamaServer, free_port, write_short_suite
+from tests.conftest import SHORT_SUITE_NAME, CliRun, LlamaServer, free_port, write_short_suite
 
 pytestmark = pytest.mark.slow
 DESIGN_METRICS = (
@@ -104,7 +105,7 @@ def test_quick_calibration_cli_writes_measured_report_and_store(tmp_path: Path) 
     assert "decode_tps" in done.stdout
 
 
-def test_cli_bad_inputs_fail_with_one_clear_line(tmp_path: Path) -> None:
+def test_cli_bad_inputs_fail_with_one_clear_line(tmp_path: Path, cli_in_process: Callable[..., CliRun]) -> None:
     home = tmp_path / "home"
     cases = [
         (["calibrate", "--backend", "tpu"], "unknown backend 'tpu'"),
@@ -127,8 +128,10 @@ def test_cli_bad_inputs_fail_with_one_clear_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("tasks: [unclosed")
     cases.append((["calibrate", "--suite", str(broken)], "not valid YAML"))
-    for args, expected in cases:
-        done = run_cli(*args, env_home=home)
+    # Every case through the CLI's entry point in this process, the last one also as a real `python -m advisor`.
+    runs = [(args, expected, cli_in_process(*args, env={"ADVISOR_HOME": str(home)})) for args, expected in cases]
+    runs.append((cases[-1][0], cases[-1][1], run_cli(*cases[-1][0], env_home=home)))
+    for args, expected, done in runs:
         assert done.returncode != 0, args
         assert expected in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr, args

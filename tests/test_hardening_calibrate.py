@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from advisor.backends.openai_compat import OpenAICompatBackend
 from advisor.calibrate import calibrate, load_suite
 from advisor.settings import DEFAULT_SUITE
+from tests.conftest import CliRun
 from tests.test_hardening_http import head, serve, tokens
 
 
@@ -54,7 +56,7 @@ def test_a_run_of_truncated_streams_is_kept_but_never_complete() -> None:
     assert entry["excluded"]["why"] == ["truncated"]
 
 
-def test_bad_calibrate_inputs_exit_2_before_measuring(tmp_path: Path) -> None:
+def test_bad_calibrate_inputs_exit_2_before_measuring(tmp_path: Path, cli_in_process: Callable[..., CliRun]) -> None:
     binary = tmp_path / "suite.yaml"
     binary.write_bytes(bytes(range(256)) * 4)
     not_gguf = tmp_path / "model.gguf"
@@ -66,14 +68,8 @@ def test_bad_calibrate_inputs_exit_2_before_measuring(tmp_path: Path) -> None:
         (["--model", str(tmp_path / "missing.gguf")], "neither a packaged model"),
     ]
     env = {**os.environ, "ADVISOR_HOME": str(tmp_path / "home")}
-    for args, expected in cases:
-        done = subprocess.run(
-            [sys.executable, "-m", "advisor", "calibrate", "--no-probe", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+    for args, expected in cases:  # through the CLI's entry point in this process; the last check is a real process
+        done = cli_in_process("calibrate", "--no-probe", *args, env={"ADVISOR_HOME": env["ADVISOR_HOME"]})
         assert done.returncode == 2, (args, done.stderr)
         assert expected in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
     bad_env = {**env, "ADVISOR_TIMEOUT_S": "abc"}
