@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -288,8 +289,34 @@ def _card(entry: dict[str, Any], workflow: Workflow, hardware: dict[str, Any]) -
                     )
         st.markdown("**Why, lens by lens**")
         st.markdown("\n".join(f"- **{title}** — {entry['reasons'].get(key, '—')}" for key, title in LENSES))
-        _what_would_change_it(entry)
-        _details(entry, workflow, hardware)
+        specs = _card_charts(
+            json.dumps(entry, sort_keys=True, default=str),
+            workflow.latency_budget_s,
+            workflow.requests_per_day,
+            json.dumps(hardware, sort_keys=True, default=str),
+        )
+        _what_would_change_it(entry, specs)
+        _details(entry, specs)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _card_charts(
+    entry_json: str, latency_budget_s: float, requests_per_day: float, hardware_json: str
+) -> dict[str, Any]:
+    """One card's charts as Vega-Lite specs and its ranked table, built once per recommendation entry: four
+    Altair charts cost ~0.15 s a workflow to build and validate, so after an edit only the workflows whose
+    figures changed are drawn again. Keyed by the entry's JSON, so any changed figure redraws its card."""
+    entry, hardware = json.loads(entry_json), json.loads(hardware_json)
+    built = {
+        "speed": charts.speed_vs_success(entry, latency_budget_s=latency_budget_s),
+        "cost": charts.cost_vs_volume(entry, hardware, requests_per_day=requests_per_day),
+        "memory": charts.memory_fit(entry, available_gb=hardware["used"].get("memory_gb")),
+        "sensitivity": charts.sensitivity(entry),
+    }
+    return {
+        **{name: chart.to_dict() if chart is not None else None for name, chart in built.items()},
+        "candidates": charts.candidates(entry),
+    }
 
 
 def _metrics(entry: dict[str, Any], p: dict[str, Any], labels: dict[str, dict[str, str]]) -> None:
@@ -383,7 +410,7 @@ def _speed_line(
     return " · ".join(parts)
 
 
-def _what_would_change_it(entry: dict[str, Any]) -> None:
+def _what_would_change_it(entry: dict[str, Any], specs: dict[str, Any]) -> None:
     """Flip points, the sensitivity chart, cheaper or faster options that lost, and what was not considered."""
     flips = entry.get("flip_points") or []
     if flips:
@@ -396,7 +423,7 @@ def _what_would_change_it(entry: dict[str, Any]) -> None:
     excluded = entry.get("excluded") or []
     if sensitive:
         with st.expander(f"What would flip this choice ({len(sensitive)} assumptions)", icon=":material/tune:"):
-            _chart(charts.sensitivity(entry), "No assumption could be varied.")
+            _chart(specs["sensitivity"], "No assumption could be varied.")
             st.markdown(
                 "\n".join(
                     f"- {x['assumption']}: {_num(x['now'])} now; at {_num(x['flips_at'])} → {x['becomes']}"
@@ -411,18 +438,15 @@ def _what_would_change_it(entry: dict[str, Any]) -> None:
             st.dataframe(pd.DataFrame(excluded).astype(str), hide_index=True, width="stretch")
 
 
-def _details(entry: dict[str, Any], workflow: Workflow, hardware: dict[str, Any]) -> None:
+def _details(entry: dict[str, Any], specs: dict[str, Any]) -> None:
     left, right = st.columns(2)
     with left:
-        _chart(charts.speed_vs_success(entry, latency_budget_s=workflow.latency_budget_s), "No candidates to plot.")
+        _chart(specs["speed"], "No candidates to plot.")
     with right:
-        _chart(
-            charts.cost_vs_volume(entry, hardware, requests_per_day=workflow.requests_per_day),
-            "Cost vs volume needs a local or a hosted option with costs.",
-        )
+        _chart(specs["cost"], "Cost vs volume needs a local or a hosted option with costs.")
     ranked, memory = st.tabs(["Ranked alternatives", "Memory needed vs available"])
     with ranked:
-        frame = charts.candidates(entry)
+        frame = specs["candidates"]
         if frame.empty:
             st.caption("No candidates.")
         else:
@@ -457,17 +481,14 @@ def _details(entry: dict[str, Any], workflow: Workflow, hardware: dict[str, Any]
                 },
             )
     with memory:
-        _chart(
-            charts.memory_fit(entry, available_gb=hardware["used"].get("memory_gb")),
-            "No local candidate to compare (none fits, or none could be predicted).",
-        )
+        _chart(specs["memory"], "No local candidate to compare (none fits, or none could be predicted).")
 
 
-def _chart(chart: Any, empty: str) -> None:
-    if chart is None:
+def _chart(spec: dict[str, Any] | None, empty: str) -> None:
+    if spec is None:
         st.caption(empty)
     else:
-        st.altair_chart(chart, width="stretch")
+        st.vega_lite_chart(spec=spec, width="stretch")
 
 
 def _measured_vs_predicted(calibration: dict[str, Any], hardware: dict[str, Any], *, applies: bool) -> None:
