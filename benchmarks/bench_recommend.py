@@ -48,7 +48,9 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="dl-bench-cli-")
     cold_cli = cli_seconds(home)
     warm_cli = [cli_seconds(home) for _ in range(args.cli_runs)]
-    print(f"python -m advisor recommend, cold (fresh ADVISOR_HOME, fits the predictor): {cold_cli:.2f} s (goal <= 4 s)")
+    print(
+        f"python -m advisor recommend, cold (fresh ADVISOR_HOME: the shipped, digest-checked predictor): {cold_cli:.2f} s (goal <= 4 s)"
+    )
     print(
         f"python -m advisor recommend, warm (caches on disk): median {statistics.median(warm_cli):.2f} s, "
         f"max {max(warm_cli):.2f} s (goal <= 1.5 s)"
@@ -74,7 +76,7 @@ def main() -> None:
     print(
         f"workflows: {len(workflows)}; catalog: {candidates} models x quantizations x runtimes + {len(api.knowledge().hosted)} hosted"
     )
-    print(f"first call (fit or load predictor, detect hardware): {cold:.2f} s")
+    print(f"first call (load the predictor, detect hardware): {cold:.2f} s")
     print(
         f"recommend 10 workflows: median {statistics.median(times):.3f} s, min {min(times):.3f} s, max {max(times):.3f} s (goal <= 0.5 s)"
     )
