@@ -106,6 +106,10 @@ MIN_MIX_ROWS = 20  # rows averaged over a test mix (LocalScore) a family needs: 
 # bandwidth widens the band by these log factors: UD-Q4_K_XL files run 6% below to 18% above Q4_K_M's bits.
 FAMILY_BPW_WIDEN = 0.15
 ASSUMED_BANDWIDTH_WIDEN = 0.7
+# A calibration's own run-to-run spread (IQR / median of its repetitions, `tg_spread_pct` / `pp_spread_pct` on a
+# measured row) widens the calibrated band: on a shared or throttling machine the next run varies as much. For a
+# normal spread the 80% half-width is ~0.95 IQR; published rows are medians, so the fitted band has none of it.
+SPREAD_TO_HALF_WIDTH_80 = 0.95
 # Histogram boosting settings: the median-loss trees of GradientBoostingRegressor in a tenth of the fit time.
 HGB_ITERATIONS = 150
 HGB_LEARNING_RATE = 0.1
@@ -684,6 +688,7 @@ class SpeedPredictor:
         (default: the prompt) is the KV cache decode reads; with `output_tokens` too, `pred_e2e_ms`.
         """
         shifts, overheads, rejected = self._calibration(measured or [])
+        noisy = measured_spread(measured or [])
         ev = self._evaluate(rows)
         out = []
         for i, row in enumerate(ev.rows):
@@ -701,6 +706,12 @@ class SpeedPredictor:
                 log_pred = float(ev.logs[name][k])
                 measurements = shifts.get((hw_key, name))
                 q = model.calibrated_q if measurements else model.zero_shot_q
+                noise = math.log1p(SPREAD_TO_HALF_WIDTH_80 * noisy.get((hw_key, name), 0.0) / 100) if measurements else 0.0
+                if noise:
+                    result["notes"].append(
+                        f"{name} band widened by this machine's run-to-run spread "
+                        f"({noisy[(hw_key, name)]:.0f}% IQR / median in its calibration)"
+                    )
                 spread = float(ev.spreads[name][k])
                 if measurements:
                     log_pred += calibration_shift(
@@ -708,8 +719,8 @@ class SpeedPredictor:
                     )
                     result["notes"].append(f"{name} shifted by this hardware's {len(measurements)} measurement(s)")
                 result[f"pred_{name}_tok_s"] = math.exp(log_pred)
-                result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread - ev.widen[i])
-                result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread + ev.widen[i])
+                result[f"pred_{name}_low"] = math.exp(log_pred + q[0] * spread - ev.widen[i] - noise)
+                result[f"pred_{name}_high"] = math.exp(log_pred + q[1] * spread + ev.widen[i] + noise)
             if ev.widen[i]:
                 result["interval_widened"] = True  # a family quantization or an assumed bandwidth
             shift = self.backend_prefill_shift.get(_shift_key(row))
@@ -917,6 +928,18 @@ def _too_fast(row: dict[str, Any]) -> str | None:
     if tg and bw and tg * _weight_gb(row) > 1.5 * bw:
         return f"tg_tok_s {tg:g} would read {tg * _weight_gb(row):.0f} GB/s, over 1.5x the {bw:g} GB/s bandwidth"
     return None
+
+
+def measured_spread(measured: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """The largest run-to-run spread (percent) a hardware's measured rows report, per (hardware, target)."""
+    out: dict[tuple[str, str], float] = {}
+    for row in measured:
+        for name in ("tg", "pp"):
+            value = _num(row.get(f"{name}_spread_pct"))
+            if value and 0 < value < 1000 and _num(row.get(f"{name}_tok_s")):
+                key = (_hw_key(row), name)
+                out[key] = max(out.get(key, 0.0), value)
+    return out
 
 
 def calibration_shift(

@@ -237,6 +237,24 @@ def test_measured_rows_shift_their_own_hardware_only(predictor: SpeedPredictor) 
     assert after[1]["pred_tg_tok_s"] == pytest.approx(before[1]["pred_tg_tok_s"])
 
 
+def test_a_noisy_calibration_widens_its_bands_not_its_centre(predictor: SpeedPredictor) -> None:
+    target = row(
+        hardware_name="Lab box", memory_bandwidth_gbs=500, model_name="Qwen 7B", total_params_b=7.6, active_params_b=7.6
+    )
+    measured = {**row(hardware_name="Lab box", memory_bandwidth_gbs=500), "tg_tok_s": 20.0, "pp_tok_s": 400.0}
+    quiet = predictor.predict([target], measured=[measured])[0]
+    noisy = predictor.predict([target], measured=[{**measured, "tg_spread_pct": 30.0, "pp_spread_pct": "abc"}])[0]
+    assert noisy["pred_tg_tok_s"] == pytest.approx(quiet["pred_tg_tok_s"])
+    widen = math.log1p(0.95 * 0.30)  # 80% half-width ~0.95 IQR of the calibration's repetitions
+    assert math.log(noisy["pred_tg_high"] / quiet["pred_tg_high"]) == pytest.approx(widen)
+    assert math.log(quiet["pred_tg_low"] / noisy["pred_tg_low"]) == pytest.approx(widen)
+    assert noisy["pred_pp_low"] == pytest.approx(quiet["pred_pp_low"])  # a spread that is not a number is ignored
+    assert any("run-to-run spread (30%" in n for n in noisy["notes"])
+    # Without a calibration on that hardware there is no spread to apply.
+    other = predictor.predict([{**target, "hardware_name": "Other box"}], measured=[{**measured, "tg_spread_pct": 30}])
+    assert not any("run-to-run" in n for n in other[0]["notes"])
+
+
 def test_intervals_are_as_wide_as_each_kind_of_row_has_earned(predictor: SpeedPredictor) -> None:
     assert predictor.tg is not None and predictor.tg.spread is not None
     lo, hi = predictor.tg.zero_shot_q
@@ -679,3 +697,19 @@ def test_laptop_cpus_resolve_through_the_catalog_else_a_typical_value(
     assert unknown["pred_tg_high"] / unknown["pred_tg_low"] > listed["pred_tg_high"] / listed["pred_tg_low"]
     gpu = predictor.predict([row(hardware_name="Mystery GPU", hardware_type="nvidia", memory_bandwidth_gbs="")])[0]
     assert "unknown hardware" in gpu["reason"]  # a GPU's bandwidth cannot be guessed from its platform
+
+
+def test_a_calibration_report_hands_its_spread_to_the_predictor(knowledge: Knowledge) -> None:
+    from advisor.decide.options import calibration_rows
+    from advisor.schemas import Hardware
+
+    speed = {
+        "decode@64": {"decode_tps": {"median": 40.0, "spread_pct": 22.0}},
+        "prefill@512": {"prefill_tps": {"median": 150.0, "spread_pct": 8.0}, "prompt_tokens": 512},
+    }
+    model = {"model": "SmolLM2-135M-Instruct", "device": "cpu", "params_b": 0.135, "quantization": "Q4_1"}
+    report = {"backend": {"kind": "embedded"}, "models": [{**model, "speed": speed}]}
+    cpu = Hardware(name="this machine", accelerator="cpu", memory_gb=16, memory_bandwidth_gbs=20)
+    (measured,) = calibration_rows(report, cpu, knowledge)
+    assert (measured["tg_spread_pct"], measured["pp_spread_pct"]) == (22.0, 8.0)
+    assert measured["tg_tok_s"] == 40.0 and measured["pp_tok_s"] == 150.0 and measured["prompt_tokens"] == 512

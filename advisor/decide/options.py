@@ -314,10 +314,9 @@ def calibration_rows(calibration: dict[str, Any] | None, hw: Hardware, knowledge
             continue  # measured on the CPU of a GPU machine: it says nothing about the GPU's speed
         spec = match_catalog_model(model["model"], knowledge)
         speed = model.get("speed", {})
-        decode = next(
-            (v["decode_tps"]["median"] for k, v in speed.items() if k.startswith("decode") and v.get("decode_tps")),
-            None,
-        )
+        decode_probe = next((v for k, v in speed.items() if k.startswith("decode") and v.get("decode_tps")), None)
+        decode = decode_probe["decode_tps"]["median"] if decode_probe else None
+        decode_spread = decode_probe["decode_tps"].get("spread_pct") if decode_probe else None
         prefill = longest_prefill(speed)
         params = spec.total_params_b if spec else model.get("params_b")
         if not params or not decode:
@@ -340,6 +339,9 @@ def calibration_rows(calibration: dict[str, Any] | None, hw: Hardware, knowledge
                 else BACKEND_BY_ACCELERATOR[hw.accelerator or "cpu"],
                 "tg_tok_s": decode,
                 "pp_tok_s": prefill["prefill_tps"]["median"] if prefill else None,
+                # Run-to-run spread of those medians: a noisy calibration widens the calibrated bands.
+                "tg_spread_pct": decode_spread,
+                "pp_spread_pct": (prefill["prefill_tps"].get("spread_pct") if prefill else None),
                 "prompt_tokens": prefill.get("prompt_tokens") if prefill else None,
             }
         )
