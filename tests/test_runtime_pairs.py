@@ -168,6 +168,20 @@ def test_apple_shows_llama_cpp_ahead_of_ollama_by_the_sourced_median(
     assert f"{n} sourced pairs, median ratio {median:.2f}" in record
 
 
+def test_the_headline_ranks_by_the_runtime_row_it_shows(knowledge: Knowledge, predictor: SpeedPredictor) -> None:
+    """A chosen MLX / Ollama option takes its published row's decode and TTFT: headline, rank and table agree."""
+    entry = apple_entry(knowledge, predictor)["workflows"][0]
+    choice, shown = entry["choice"], entry["predicted"]
+    rows = {r["runtime"]: r for r in choice["runtime_comparison"]}
+    row = rows[choice["runtime"]]
+    assert row["pairs"] > 0, "this profile's M4 Pro choice runs on a paired runtime (MLX)"
+    assert shown["decode_tps"] == pytest.approx(row["decode_tps"], rel=1e-3)
+    assert shown["decode_tps_interval"] == pytest.approx(row["decode_tps_interval"], rel=1e-3)
+    assert shown["ttft_s"] == pytest.approx(row["ttft_s"], rel=1e-3)
+    assert shown["seconds_per_accepted"] == pytest.approx(row["seconds_per_accepted"], rel=0.01)
+    assert shown["labels"]["decode_tps"]["label"] == "published"
+
+
 def test_without_the_file_apple_keeps_the_predictor_figures(
     knowledge: Knowledge, predictor: SpeedPredictor, tmp_path: Path
 ) -> None:

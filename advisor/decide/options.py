@@ -69,6 +69,7 @@ class RuntimeFigure:
     pairs: int = 0  # published: sourced pairs behind the ratio (knowledge/runtime_pairs.csv)
     ratio_basis: str | None = None  # where the figure comes from, in words
     sources: tuple[str, ...] = ()
+    ttft_from_pairs: bool = False  # published: TTFT is llama.cpp's over the sourced prefill ratio
 
 
 @dataclass(frozen=True)
@@ -451,16 +452,14 @@ def local_options(
                 decode_label="assumed" if rig.label == "assumed" else option.decode_label,
                 notes=(*option.notes, f"rig: {rig.basis}"),
             )
-        option = replace(
+        figures = runtime_figures(
+            ctx,
             option,
-            runtime_comparison=runtime_figures(
-                ctx,
-                option,
-                by_model.get((model_id, COMPARABLE_QUANT.get(quant, quant)), []),
-                ratios=runtime_ratios,
-                calibrated_runtime=calibrated_runtime(calibration),
-            ),
+            by_model.get((model_id, COMPARABLE_QUANT.get(quant, quant)), []),
+            ratios=runtime_ratios,
+            calibrated_runtime=calibrated_runtime(calibration),
         )
+        option = with_published_runtime(replace(option, runtime_comparison=figures), rig)
         options.append(replace(option, launch=launch_for(ctx, spec, option)))
     for model in (calibration or {}).get("models", []):
         spec = match_catalog_model(model["model"], ctx.knowledge)
@@ -594,6 +593,35 @@ def _published_figure(
         ratio_basis=f"{d.words()}: llama.cpp {_label(base)} × the {runtime} / llama.cpp median on {ratio.platform}; "
         f"{ttft_words} (knowledge/runtime_pairs.csv)",
         sources=d.sources,
+        ttft_from_pairs=ratio.prefill is not None and ratio.prefill_applies,
+    )
+
+
+def with_published_runtime(option: Option, rig: RigFactor | None) -> Option:
+    """An Ollama / MLX option ranked by the figure its runtime row shows: where that row is llama.cpp's figure times
+    sourced pairs (label published), the option's decode and TTFT become that row's, so the headline, the ranking
+    and the side-by-side table agree (the predictor's own backend figure is kept in a note)."""
+    row = next((r for r in option.runtime_comparison if r.runtime == option.runtime and r.pairs), None)
+    if row is None:
+        return option
+    factor = rig.decode_factor if rig else 1.0  # the pairs compare single devices; a rig's split applies on top
+    ttft = (
+        Figure(row.ttft_s, "published", f"llama.cpp's TTFT here over the sourced {option.runtime} prefill ratio")
+        if row.ttft_from_pairs
+        else option.ttft
+    )
+    return replace(
+        option,
+        decode_tps=row.decode_tps * factor,
+        decode_low=row.decode_low * factor if row.decode_low else None,
+        decode_high=row.decode_high * factor if row.decode_high else None,
+        decode_label="published",
+        ttft=ttft,
+        notes=(
+            *option.notes,
+            f"{option.runtime} figures: {row.ratio_basis}; the predictor's own {option.runtime} decode was "
+            f"{option.decode_tps:.1f} tok/s",
+        ),
     )
 
 
