@@ -113,9 +113,14 @@ def test_apple_shows_llama_cpp_ahead_of_ollama_without_an_ollama_calibration(
     assert entry["choice"]["runtime"] in ("llama.cpp", "mlx")  # Ollama is compared, never silently made a candidate
     fastest = min(rows.values(), key=lambda r: r["seconds_per_accepted"])["runtime"]
     assert f"{fastest} would be ~" in entry["reasons"]["latency_budget"]
-    # every local alternative carries the comparison for its own model too
+    # every local alternative carries the comparison for its own model too: MLX where an MLX build of that
+    # quantization class exists (MLX-4bit ~ Q4_K_M, MLX-8bit ~ Q8_0; none for gpt-oss's MXFP4 GGUF)
     local_alts = [a for a in entry["alternatives"] if a["kind"] == "local"]
-    assert local_alts and all(len(a["runtime_comparison"]) == 3 for a in local_alts)
+    assert local_alts
+    for alt in local_alts:
+        runtimes = {r["runtime"] for r in alt["runtime_comparison"]}
+        has_mlx = alt["quantization"] in ("Q4_K_M", "Q8_0", "MLX-4bit", "MLX-8bit")
+        assert runtimes == ({"llama.cpp", "ollama", "mlx"} if has_mlx else {"llama.cpp", "ollama"}), alt["model"]
     assert "The same model on other runtimes here:" in markdown_record(result)
 
 
