@@ -411,6 +411,18 @@ def main() -> None:
         "--compare", type=Path, default=None, help="a --rows file of another revision to compare on common rows"
     )
     args = parser.parse_args()
+    for out in (args.json, args.rows):
+        if out is not None and not out.parent.is_dir():
+            parser.error(f"{out}: its folder {out.parent} does not exist; create it or write elsewhere")
+    theirs = None
+    if args.compare:
+        # Read it before the minute-long evaluation, so a wrong path or file fails at once.
+        try:
+            theirs = read_rows(args.compare)
+            if not isinstance(theirs, list) or not all({"key", "target", "scoring", "ape"} <= set(r) for r in theirs):
+                raise ValueError("not a list of key / target / scoring / ape records")
+        except (OSError, ValueError, TypeError) as exc:
+            parser.error(f"--compare {args.compare}: not a per-row dump ({exc}); give a file --rows wrote")
     knowledge = load_knowledge(KNOWLEDGE_DIR)
     import_started = time.perf_counter()
     import sklearn.ensemble  # noqa: F401 - timed apart: every process pays it once, cached predictor or not
@@ -430,9 +442,9 @@ def main() -> None:
         print(json.dumps(res, indent=2))
     if args.rows:
         args.rows.write_text(json.dumps(per_row))
-    if args.compare:
+    if theirs is not None:
         print("on the rows both revisions scored (held-out devices):")
-        print(json.dumps(compare_rows(per_row, read_rows(args.compare)), indent=2))
+        print(json.dumps(compare_rows(per_row, theirs or []), indent=2))
     print(f"evaluated in {time.perf_counter() - started:.1f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
