@@ -628,9 +628,7 @@ class SpeedPredictor:
         rows = [{**r, "bits_per_weight": None} if r.get("_bpw_match") not in (None, "exact") else r for r in rows]
         frame, _ = feature_frame(rows)
         groups = [device_group(str(r.get("hardware_name"))) for r in rows]
-        setups = [
-            f"{g}|{runtime_label(r)}|{r.get('source_url')}" for g, r in zip(groups, rows, strict=True)
-        ]
+        setups = [f"{g}|{runtime_label(r)}|{r.get('source_url')}" for g, r in zip(groups, rows, strict=True)]
         slope = fit_prefill_slope(rows)
         lengths = [p for r in rows if (p := _num(r.get("prompt_tokens")))]
         predictor = cls(
@@ -688,7 +686,8 @@ class SpeedPredictor:
         (default: the prompt) is the KV cache decode reads; with `output_tokens` too, `pred_e2e_ms`.
         """
         shifts, overheads, rejected = self._calibration(measured or [])
-        noisy = measured_spread(measured or [])
+        noisy, spread_notes = measured_spread(measured or [])
+        rejected = [*rejected, *spread_notes]
         ev = self._evaluate(rows)
         out = []
         for i, row in enumerate(ev.rows):
@@ -706,7 +705,9 @@ class SpeedPredictor:
                 log_pred = float(ev.logs[name][k])
                 measurements = shifts.get((hw_key, name))
                 q = model.calibrated_q if measurements else model.zero_shot_q
-                noise = math.log1p(SPREAD_TO_HALF_WIDTH_80 * noisy.get((hw_key, name), 0.0) / 100) if measurements else 0.0
+                noise = (
+                    math.log1p(SPREAD_TO_HALF_WIDTH_80 * noisy.get((hw_key, name), 0.0) / 100) if measurements else 0.0
+                )
                 if noise:
                     result["notes"].append(
                         f"{name} band widened by this machine's run-to-run spread "
@@ -930,16 +931,30 @@ def _too_fast(row: dict[str, Any]) -> str | None:
     return None
 
 
-def measured_spread(measured: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
-    """The largest run-to-run spread (percent) a hardware's measured rows report, per (hardware, target)."""
+def measured_spread(measured: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], float], list[tuple[str, str]]]:
+    """The largest run-to-run spread (percent) a hardware's measured rows report, per (hardware, target), and a
+    note per unusable spread cell (its measurement is kept; only the widening is left out)."""
     out: dict[tuple[str, str], float] = {}
-    for row in measured:
+    notes: list[tuple[str, str]] = []
+    for i, row in enumerate(measured):
         for name in ("tg", "pp"):
-            value = _num(row.get(f"{name}_spread_pct"))
-            if value and 0 < value < 1000 and _num(row.get(f"{name}_tok_s")):
+            cell = row.get(f"{name}_spread_pct")
+            if cell is None or (isinstance(cell, str) and not cell.strip()):
+                continue
+            value = _num(cell)
+            if value is None or not 0 <= value < 1000:
+                line = row.get("_line", i + 1)
+                notes.append(
+                    (
+                        _hw_key(row),
+                        f"measured row {line}: {name}_spread_pct '{cell}' is not a percentage "
+                        "from 0 to 1000; its band is not widened",
+                    )
+                )
+            elif value and _num(row.get(f"{name}_tok_s")):
                 key = (_hw_key(row), name)
                 out[key] = max(out.get(key, 0.0), value)
-    return out
+    return out, notes
 
 
 def calibration_shift(

@@ -249,6 +249,7 @@ def test_a_noisy_calibration_widens_its_bands_not_its_centre(predictor: SpeedPre
     assert math.log(noisy["pred_tg_high"] / quiet["pred_tg_high"]) == pytest.approx(widen)
     assert math.log(quiet["pred_tg_low"] / noisy["pred_tg_low"]) == pytest.approx(widen)
     assert noisy["pred_pp_low"] == pytest.approx(quiet["pred_pp_low"])  # a spread that is not a number is ignored
+    assert any("pp_spread_pct 'abc' is not a percentage" in n for n in noisy["notes"])  # and said so
     assert any("run-to-run spread (30%" in n for n in noisy["notes"])
     # Without a calibration on that hardware there is no spread to apply.
     other = predictor.predict([{**target, "hardware_name": "Other box"}], measured=[{**measured, "tg_spread_pct": 30}])
