@@ -9,6 +9,7 @@ code) and evaluates them exactly as scikit-learn does (tested to 1e-9 on the rea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,11 @@ class TreeEnsemble:
 
     @classmethod
     def from_sklearn(cls, model: Any) -> TreeEnsemble:
-        """Copy a fitted single-output HistGradientBoostingRegressor (numeric features only)."""
-        trees = [iteration[0].nodes for iteration in model._predictors]
+        """Copy a fitted single-output HistGradientBoostingRegressor (numeric features only), or the mean of
+        several (an object whose `models` lists them): the mean of their baselines plus every tree, each leaf
+        value divided by their number, predicts exactly their average."""
+        members = list(getattr(model, "models", None) or [model])
+        trees = [iteration[0].nodes for member in members for iteration in member._predictors]
         if any(bool(nodes["is_categorical"].any()) for nodes in trees):
             raise ValueError("categorical splits are not supported; keep the sklearn model")
         width = max(len(nodes) for nodes in trees)
@@ -46,36 +50,59 @@ class TreeEnsemble:
             return out
 
         return cls(
-            baseline=float(np.ravel(model._baseline_prediction)[0]),
-            n_features=int(model.n_features_in_),
+            baseline=float(np.mean([np.ravel(m._baseline_prediction)[0] for m in members])),
+            n_features=int(members[0].n_features_in_),
             feature=padded("feature_idx", np.int64, 0),
             threshold=padded("num_threshold", np.float64, 0.0),
             missing_left=padded("missing_go_to_left", bool, True),
             left=padded("left", np.int64, 0),
             right=padded("right", np.int64, 0),
             leaf=padded("is_leaf", bool, True),
-            value=padded("value", np.float64, 0.0),
+            value=padded("value", np.float64, 0.0) / len(members),
         )
+
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, ...]:
+        """Every node numbered across all trees (tree i's node n is i x width + n); a leaf's children are itself,
+        so a walk of `depth` steps ends every row on its leaf without asking which nodes are leaves."""
+        n_trees, width = self.feature.shape
+        offset = (np.arange(n_trees, dtype=np.int64) * width)[:, None]
+        node = np.arange(width, dtype=np.int64)[None, :] + offset
+        left = np.where(self.leaf, node, self.left + offset).ravel()
+        right = np.where(self.leaf, node, self.right + offset).ravel()
+        return self.feature.ravel(), self.threshold.ravel(), self.missing_left.ravel(), left, right, offset.ravel()
+
+    @cached_property
+    def depth(self) -> int:
+        """The deepest leaf of any tree: how many steps the walk takes."""
+        n_trees, width = self.feature.shape
+        level = np.zeros((n_trees, width), dtype=np.int64)
+        inner = np.nonzero(~self.leaf)
+        # scikit-learn numbers a tree's nodes parent first, so one pass in node order sets every child's level.
+        for n in range(width):
+            rows = inner[0][inner[1] == n]
+            level[rows, self.left[rows, n]] = level[rows, n] + 1
+            level[rows, self.right[rows, n]] = level[rows, n] + 1
+        return int(level.max())
 
     def predict(self, X: Any) -> np.ndarray:
         """Raw predictions (identity link, as for the absolute-error and squared-error losses)."""
         data = np.asarray(X, dtype=np.float64)
         if data.ndim != 2 or data.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got shape {data.shape}")
-        rows = np.arange(len(data))[:, None]
-        n_trees = self.feature.shape[0]
-        trees = np.arange(n_trees)[None, :]
-        node = np.zeros((len(data), n_trees), dtype=np.int64)
-        # Walk every tree for every row at once; a tree is done when its row has reached a leaf.
-        for _ in range(self.feature.shape[1]):
-            at_leaf = self.leaf[trees, node]
-            if at_leaf.all():
-                break
-            x = data[rows, self.feature[trees, node]]
-            go_left = np.where(np.isnan(x), self.missing_left[trees, node], x <= self.threshold[trees, node])
-            step = np.where(go_left, self.left[trees, node], self.right[trees, node])
-            node = np.where(at_leaf, node, step)
-        return self.baseline + self.value[trees, node].sum(axis=1)
+        feature, threshold, missing_left, left, right, roots = self._flat
+        flat_data = data.ravel()
+        base = (np.arange(len(data), dtype=np.int64) * self.n_features)[:, None]
+        at = np.broadcast_to(roots[None, :], (len(data), len(roots)))
+        has_missing = bool(np.isnan(data).any())
+        # Walk every tree for every row at once, one level a step (numbered nodes: no per-tree indexing).
+        for _ in range(self.depth):
+            x = flat_data[base + feature[at]]
+            go_left = x <= threshold[at]
+            if has_missing:
+                go_left |= np.isnan(x) & missing_left[at]
+            at = np.where(go_left, left[at], right[at])
+        return self.baseline + self.value.ravel()[at].sum(axis=1)
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The ensemble as named arrays for np.savez."""
