@@ -143,7 +143,8 @@ def evaluate(
                     acc["pp_long_pred"].append(pred["pred_pp_tok_s"])
                     acc["pp_long_act"].append(actual)
                 acc[f"{name}_pred"].append(pred[f"pred_{name}_tok_s"])
-                records.append(_record(row, name, "zero_shot", pred, actual))
+                scoring = "zero_shot" if group_of == "hardware" else f"zero_shot_held_out_{group_of}"
+                records.append(_record(row, name, scoring, pred, actual))
                 acc[f"{name}_act"].append(actual)
                 acc[f"{name}_core"].append(float(row["_core"]))
                 if name == "tg":
@@ -406,7 +407,7 @@ def _ttft_summary(acc: dict[str, list]) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--rows", type=Path, default=None, help="write the held-out-device per-row scores here")
+    parser.add_argument("--rows", type=Path, default=None, help="write the per-row scores (both held-out kinds) here")
     parser.add_argument(
         "--compare", type=Path, default=None, help="a --rows file of another revision to compare on common rows"
     )
@@ -437,7 +438,7 @@ def main() -> None:
     )
     started = time.perf_counter()
     per_row: list[dict] = []
-    results = [evaluate("hardware", per_row=per_row), evaluate("model")]
+    results = [evaluate("hardware", per_row=per_row), evaluate("model", per_row=per_row)]
     for res in results:
         print(json.dumps(res, indent=2))
     if args.rows:
