@@ -293,7 +293,8 @@ def read_rows(path: Path) -> list[dict]:
 def compare_rows(ours: list[dict], theirs: list[dict], *, resamples: int = 1000) -> dict[str, dict[str, object]]:
     """MAPE and coverage of two per-row dumps on the rows both scored, per target and scoring: a change of
     predictor judged on the same rows, apart from the rows only one of them answers. The 90% interval of the
-    MAPE difference resamples whole devices (a device's rows miss together), so a difference inside it is noise."""
+    MAPE difference resamples what was held out, whole devices or whole models (their rows miss together), so
+    a difference inside it is noise."""
     rng = np.random.default_rng(0)
     out: dict[str, dict[str, object]] = {}
     index = {(r["target"], r["scoring"], r["key"]): r for r in theirs}
@@ -304,8 +305,10 @@ def compare_rows(ours: list[dict], theirs: list[dict], *, resamples: int = 1000)
             continue
         other = [index[(target, scoring, k)] for k in common]
         diff = np.array([mine[k]["ape"] for k in common]) - np.array([r["ape"] for r in other])
-        devices = np.array([k.split("|")[0] for k in common])
-        members = [np.where(devices == d)[0] for d in np.unique(devices)]
+        # Resample what was held out: whole devices, or whole models for the held-out-model scores.
+        part = ROW_KEY.index("model_name" if scoring.endswith("held_out_model") else "hardware_name")
+        groups = np.array([k.split("|")[part] for k in common])
+        members = [np.where(groups == g)[0] for g in np.unique(groups)]
         draws = []
         for _ in range(resamples):
             picked = rng.integers(0, len(members), len(members))
