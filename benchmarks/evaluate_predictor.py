@@ -116,7 +116,7 @@ def evaluate(
             "pp_core",
         )
     }
-    any_cal: dict[str, dict[int, list[tuple[float, float]]]] = {"tg": {}, "pp": {}}
+    any_cal: dict[str, dict[str, list[tuple[float, float]]]] = {"tg": {}, "pp": {}}
     for fold in range(folds):
         train = [r for r in rows + mix_rows if fold_of[key(r)] != fold]
         test = [r for r in rows if fold_of[key(r)] == fold]
@@ -181,17 +181,13 @@ def evaluate(
             for c, calib in enumerate(device_rows):
                 rest = [r for j, r in enumerate(device_rows) if j != c]
                 for row, actual, name, pred in _calibrated(model, calib, rest):
+                    record = _record(row, name, "first_calibration", pred, actual)
                     if c == 0:
                         acc[f"{name}_cal_pred"].append(pred[f"pred_{name}_tok_s"])
                         acc[f"{name}_cal_act"].append(actual)
-                        acc[f"{name}_cal_in"].append(
-                            float(pred[f"pred_{name}_low"] <= actual <= pred[f"pred_{name}_high"])
-                        )
-                    if c == 0:
-                        records.append(_record(row, name, "first_calibration", pred, actual))
-                    ape = abs(pred[f"pred_{name}_tok_s"] - actual) / actual
-                    inside = float(pred[f"pred_{name}_low"] <= actual <= pred[f"pred_{name}_high"])
-                    any_cal[name].setdefault(row_key(row), []).append((ape, inside))
+                        acc[f"{name}_cal_in"].append(record["inside"])
+                        records.append(record)
+                    any_cal[name].setdefault(record["key"], []).append((record["ape"], record["inside"]))
     out = {
         "held_out": group_of,
         "groups": len(groups),
@@ -258,20 +254,19 @@ def evaluate(
             round(100 * float(np.mean(acc["pp_cal_in"])), 1) if acc["pp_cal_in"] else None
         )
         out["prefill"]["rows_after_calibration"] = len(acc["pp_cal_act"])
-        for name in ("tg", "pp"):
-            for key_, pairs in any_cal[name].items():
-                ape_, inside_ = np.mean(np.array(pairs), axis=0)
-                records.append(
-                    {"key": key_, "target": name, "scoring": "any_calibration", "ape": ape_, "inside": inside_}
-                )
         for name, label in (("tg", "decode"), ("pp", "prefill")):
             # Each row's errors averaged over every single-row calibration of its setup: each row counts once.
-            per_row = [np.mean(np.array(v), axis=0) for v in any_cal[name].values()]
+            means = {key_: np.mean(np.array(pairs), axis=0) for key_, pairs in any_cal[name].items()}
+            records.extend(
+                {"key": key_, "target": name, "scoring": "any_calibration", "ape": m[0], "inside": m[1]}
+                for key_, m in means.items()
+            )
+            apes, insides = [m[0] for m in means.values()], [m[1] for m in means.values()]
             out[label]["after_any_one_calibration"] = {
-                "rows": len(per_row),
-                "mape_pct": round(100 * float(np.mean([p[0] for p in per_row])), 1) if per_row else None,
-                "median_ape_pct": round(100 * float(np.median([p[0] for p in per_row])), 1) if per_row else None,
-                "coverage_80_pct": round(100 * float(np.mean([p[1] for p in per_row])), 1) if per_row else None,
+                "rows": len(means),
+                "mape_pct": round(100 * float(np.mean(apes)), 1) if means else None,
+                "median_ape_pct": round(100 * float(np.median(apes)), 1) if means else None,
+                "coverage_80_pct": round(100 * float(np.mean(insides)), 1) if means else None,
             }
     return out
 
